@@ -1,0 +1,288 @@
+"""The ``local`` backend: a job is a subprocess in its own working directory laid out like
+SageMaker's ``/opt/ml``, with CPU, memory and GPU limits taken from its instance type."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import queue
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from django.conf import settings
+
+from jobs.backends.base import BackendError, ComputeBackend, RunState
+from jobs.models import Job, SecondaryStatus
+from studio.artifacts import ArtifactError, download_prefix, sha256_of_stream, store_for, upload_directory
+from studio.instance_types import instance_type_get
+
+# What a job's process inherits from the worker; nothing else (no database URL, no secret key).
+INHERITED_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "VIRTUAL_ENV")
+PR_SET_PDEATHSIG = 1
+# SageMaker scripts name /opt/ml/... paths in their arguments; locally those live in the job's directory.
+SAGEMAKER_ROOT = "/opt/ml/"
+# After the process exits, how long to wait for output still held by its children.
+DRAIN_SECONDS = 2.0
+
+
+@cache
+def visible_gpus() -> tuple[str, ...]:
+    """Indices of the GPUs on this machine (none when nvidia-smi is absent)."""
+    nvidia_smi = shutil.which("nvidia-smi")
+    if not nvidia_smi:
+        return ()
+    try:
+        listing = subprocess.run([nvidia_smi, "--list-gpus"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return ()
+    return tuple(str(i) for i, line in enumerate(listing.stdout.splitlines()) if line.startswith("GPU"))
+
+
+@dataclass
+class ResourceLimits:
+    cpus: list[int]
+    memory_bytes: int
+    gpus: tuple[str, ...]
+
+    @classmethod
+    def for_instance(cls, instance_type: str) -> ResourceLimits:
+        instance = instance_type_get(instance_type)
+        available = sorted(os.sched_getaffinity(0))
+        return cls(
+            cpus=available[: max(1, min(instance.vcpus, len(available)))],
+            memory_bytes=instance.memory_gib * 1024**3,
+            gpus=visible_gpus()[: instance.gpus],
+        )
+
+    def environment(self) -> dict[str, str]:
+        threads = str(len(self.cpus))
+        return {
+            "SM_NUM_CPUS": threads,
+            "SM_NUM_GPUS": str(len(self.gpus)),
+            "OMP_NUM_THREADS": threads,
+            "MKL_NUM_THREADS": threads,
+            "OPENBLAS_NUM_THREADS": threads,
+            "CUDA_VISIBLE_DEVICES": ",".join(self.gpus),
+        }
+
+    def apply_in_child(self) -> None:
+        """Runs in the forked child before exec: limits, and death with the worker."""
+        resource.setrlimit(resource.RLIMIT_AS, (self.memory_bytes, self.memory_bytes))
+        os.sched_setaffinity(0, self.cpus)
+        # If the worker dies (even by SIGKILL), the job's process dies with it instead of running on unseen.
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+@dataclass
+class LocalRun:
+    job: Job
+    workdir: Path
+    process: subprocess.Popen | None = None
+    lines: queue.Queue = field(default_factory=queue.Queue)
+    reader: threading.Thread | None = None
+    exited_at: float | None = None
+    kill_at: float | None = None
+
+
+class LocalBackend(ComputeBackend):
+    name = "local"
+
+    def submit(self, job: Job, recorder) -> LocalRun:  # noqa: ANN001 - JobRecorder, imported lazily
+        workdir = settings.STUDIO_WORK_DIR / str(job.uuid)
+        shutil.rmtree(workdir, ignore_errors=True)
+        run = LocalRun(job=job, workdir=workdir)
+        spec = job.spec
+        limits = ResourceLimits.for_instance(job.instance_type)
+        for sub in ("processing/input", "processing/output", "config", "output", "tmp"):
+            (workdir / sub).mkdir(parents=True, exist_ok=True)
+
+        recorder.set_secondary(SecondaryStatus.DOWNLOADING, "Downloading the script and input data")
+        script_path = workdir / "processing/input/code" / spec["script"]["filename"]
+        self._fetch_script(spec["script"], script_path)
+        for item in spec.get("inputs", []):
+            target = workdir / "processing/input" / item["name"]
+            try:
+                objects = download_prefix(item["source_uri"], target)
+            except ArtifactError as exc:
+                raise BackendError(f"Input '{item['name']}': {exc}") from exc
+            recorder.system(f"Input '{item['name']}': {len(objects)} file(s) from {item['source_uri']}")
+        for item in spec.get("outputs", []):
+            (workdir / "processing/output" / item["name"]).mkdir(parents=True, exist_ok=True)
+        self._write_config(job, workdir)
+
+        recorder.set_secondary(SecondaryStatus.PROCESSING, "Running the processing script")
+        arguments = [self._local_path(arg, workdir) for arg in spec.get("arguments", [])]
+        env = {name: os.environ[name] for name in INHERITED_ENV if name in os.environ}
+        env.update(spec.get("environment", {}))
+        env.update(limits.environment())
+        env.update(
+            {
+                "HOME": str(workdir),
+                "TMPDIR": str(workdir / "tmp"),
+                "PYTHONUNBUFFERED": "1",
+                "PROCESSING_JOB_NAME": job.name,
+                "STUDIO_JOB_NAME": job.name,
+                "STUDIO_ML_ROOT": str(workdir),  # stands in for /opt/ml
+                "SM_CURRENT_INSTANCE_TYPE": job.instance_type,
+                "SM_CURRENT_HOST": "algo-1",
+                "SM_HOSTS": '["algo-1"]',
+            }
+        )
+        recorder.system(f"Running {script_path.name} on {job.instance_type}: {len(limits.cpus)} CPU(s), "
+                        f"{limits.memory_bytes // 1024**3} GiB, {len(limits.gpus)} GPU(s)")
+        try:
+            run.process = subprocess.Popen(
+                [sys.executable, "-u", str(script_path), *arguments],
+                cwd=workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, so stop reaches its children too
+                preexec_fn=limits.apply_in_child,  # noqa: PLW1509 - the worker's task thread forks
+            )
+        except OSError as exc:
+            raise BackendError(f"Could not start the script: {exc}") from exc
+        run.reader = threading.Thread(target=self._read_output, args=(run,), daemon=True)
+        run.reader.start()
+        return run
+
+    @staticmethod
+    def _fetch_script(script: dict, path: Path) -> None:
+        store = store_for(script["uri"])
+        try:
+            store.get_file(script["uri"], path)
+        except ArtifactError as exc:
+            raise BackendError(f"Script: {exc}") from exc
+        with open(path, "rb") as handle:
+            digest = sha256_of_stream(handle)
+        if digest != script["sha256"]:
+            raise BackendError(
+                f"Script {script['uri']} changed since the job was created "
+                f"(SHA-256 {digest[:12]}…, expected {script['sha256'][:12]}…); refusing to run it."
+            )
+
+    @staticmethod
+    def _local_path(argument: str, workdir: Path) -> str:
+        if argument.startswith(SAGEMAKER_ROOT):
+            return str(workdir / argument[len(SAGEMAKER_ROOT) :])
+        return argument
+
+    @staticmethod
+    def _write_config(job: Job, workdir: Path) -> None:
+        spec = job.spec
+        config = {
+            "ProcessingJobName": job.name,
+            "ProcessingInputs": [
+                {"InputName": item["name"], "S3Input": {"S3Uri": item["source_uri"],
+                 "LocalPath": f"/opt/ml/processing/input/{item['name']}"}}
+                for item in spec.get("inputs", [])
+            ],
+            "ProcessingOutputConfig": {"Outputs": [
+                {"OutputName": item["name"], "S3Output": {"S3Uri": item["destination_uri"],
+                 "LocalPath": f"/opt/ml/processing/output/{item['name']}", "S3UploadMode": "EndOfJob"}}
+                for item in spec.get("outputs", [])
+            ]},
+            "ProcessingResources": {"ClusterConfig": {"InstanceCount": job.instance_count,
+                                                      "InstanceType": job.instance_type}},
+            "AppSpecification": {"ContainerArguments": spec.get("arguments", [])},
+            "Environment": spec.get("environment", {}),
+            "StoppingCondition": {"MaxRuntimeInSeconds": job.max_runtime_seconds},
+        }
+        resource_config = {"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "lo",
+                           "current_instance_type": job.instance_type}
+        (workdir / "config/processingjobconfig.json").write_text(json.dumps(config, indent=2))
+        (workdir / "config/resourceconfig.json").write_text(json.dumps(resource_config))
+
+    @staticmethod
+    def _read_output(run: LocalRun) -> None:
+        assert run.process is not None and run.process.stdout is not None
+        for raw in iter(run.process.stdout.readline, b""):
+            run.lines.put(raw.decode("utf-8", errors="replace"))
+        run.lines.put(None)
+
+    def refresh(self, handle: LocalRun, *, wait_seconds: float) -> RunState:
+        run = handle
+        assert run.process is not None
+        chunks: list[str] = []
+        eof = False
+        with contextlib.suppress(queue.Empty):
+            item = run.lines.get(timeout=wait_seconds)
+            while True:
+                if item is None:
+                    eof = True
+                    break
+                chunks.append(item)
+                item = run.lines.get_nowait()
+        if eof:
+            run.lines.put(None)  # keep the end marker for the next refresh
+        now = time.monotonic()
+        exit_code = run.process.poll()
+        if exit_code is None and run.kill_at is not None and now >= run.kill_at:
+            self._signal(run, signal.SIGKILL)
+        if exit_code is not None and run.exited_at is None:
+            run.exited_at = now
+        state = RunState(log_text="".join(chunks))
+        # Finished once all output is read, or once children holding the pipe had their chance.
+        if exit_code is not None and (eof or now - run.exited_at >= DRAIN_SECONDS):
+            state.exit_code = exit_code
+            state.failure_reason = self._failure_file(run)
+        return state
+
+    @staticmethod
+    def _failure_file(run: LocalRun) -> str:
+        failure = run.workdir / "output" / "failure"
+        if failure.is_file():
+            return failure.read_text(errors="replace")[:1024]
+        return ""
+
+    @staticmethod
+    def _signal(run: LocalRun, sig: int) -> None:
+        if run.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(run.process.pid, sig)
+
+    def stop(self, handle: LocalRun, *, grace_seconds: float) -> None:
+        self._signal(handle, signal.SIGTERM)
+        handle.kill_at = time.monotonic() + grace_seconds
+
+    def collect(self, handle: LocalRun, recorder) -> list[dict]:  # noqa: ANN001
+        from studio.services import artifact_record  # studio.services imports nothing of jobs
+
+        job = handle.job
+        recorder.set_secondary(SecondaryStatus.UPLOADING, "Uploading output data")
+        produced = []
+        for item in job.spec.get("outputs", []):
+            source = handle.workdir / "processing/output" / item["name"]
+            try:
+                stored = upload_directory(source, item["destination_uri"])
+            except ArtifactError as exc:
+                raise BackendError(f"Output '{item['name']}': {exc}") from exc
+            for obj in stored:
+                artifact_record(project=job.project, stored=obj, origin=f"processing-job/{job.name}")
+            produced.append({
+                "name": item["name"],
+                "uri": item["destination_uri"],
+                "files": len(stored),
+                "bytes": sum(obj.size for obj in stored),
+            })
+            recorder.system(f"Output '{item['name']}': {len(stored)} file(s) to {item['destination_uri']}")
+        return produced
+
+    def cleanup(self, handle: LocalRun) -> None:
+        if handle.process is not None and handle.process.poll() is None:
+            self._signal(handle, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                handle.process.wait(timeout=5)
+        shutil.rmtree(handle.workdir, ignore_errors=True)

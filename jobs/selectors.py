@@ -1,0 +1,67 @@
+"""Reads of jobs, with their prefetching and the log and metric queries the live pages poll."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from jobs.models import Job, JobLogChunk, JobMetric, JobStatus
+from studio.models import Project
+
+LOG_PAGE_CHARS = 256 * 1024
+
+
+def jobs_of(project: Project, *, kind: str | None = None, filters: Mapping[str, str] | None = None) -> QuerySet[Job]:
+    """A project's jobs, newest first, narrowed by ``status``, ``kind``, ``name`` (contains) and ``created_by``."""
+    jobs = Job.objects.filter(project=project).select_related("created_by", "project")
+    if kind:
+        jobs = jobs.filter(kind=kind)
+    filters = filters or {}
+    if (status := filters.get("status")) and status in JobStatus.values:
+        jobs = jobs.filter(status=status)
+    if kind_filter := filters.get("kind"):
+        jobs = jobs.filter(kind=kind_filter)
+    if name := filters.get("name"):
+        jobs = jobs.filter(name__icontains=name)
+    if created_by := filters.get("created_by"):
+        jobs = jobs.filter(created_by__username=created_by)
+    return jobs
+
+
+def job_get(project: Project, kind: str, name: str) -> Job:
+    job = Job.objects.select_related("created_by", "project").filter(project=project, kind=kind, name=name).first()
+    if job is None:
+        raise Http404(f"No {kind} job named {name!r} in {project.name}.")
+    return job
+
+
+def job_log_read(job: Job, *, offset: int = 0, limit: int = LOG_PAGE_CHARS) -> dict:
+    """The log from character ``offset`` on (at most about ``limit`` characters), and where to read next."""
+    offset = max(0, offset)
+    chunks = JobLogChunk.objects.filter(job=job, end__gt=offset).order_by("start").values_list("start", "text")
+    parts, position = [], offset
+    for start, text in chunks.iterator(chunk_size=50):
+        piece = text[max(0, offset - start) :]
+        parts.append(piece)
+        position = start + len(text)
+        if sum(map(len, parts)) >= limit:
+            break
+    return {"offset": offset, "next_offset": max(position, offset), "text": "".join(parts),
+            "complete": job.is_terminal and position >= job.log_size}
+
+
+def job_metric_series(job: Job) -> dict[str, list[dict]]:
+    """Every metric's points in step order: ``{name: [{step, value, timestamp}, ...]}``."""
+    series: dict[str, list[dict]] = {}
+    points = JobMetric.objects.filter(job=job).order_by("name", "step").values_list("name", "step", "value", "timestamp")
+    for name, step, value, timestamp in points:
+        series.setdefault(name, []).append({"step": step, "value": value, "timestamp": timestamp})
+    return series
+
+
+def job_final_metrics(series: dict[str, list[dict]]) -> list[dict]:
+    """SageMaker's FinalMetricDataList: the latest value of each metric."""
+    return [{"metric_name": name, "value": points[-1]["value"], "timestamp": points[-1]["timestamp"]}
+            for name, points in series.items() if points]

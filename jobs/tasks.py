@@ -1,0 +1,19 @@
+"""Thin Celery tasks: take an id, call one service. The database row, not the broker, is the truth."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from jobs import runner
+
+
+@shared_task(name="jobs.execute", ignore_result=True)
+def execute_job(job_id: int) -> None:
+    # Not acks_late: a redelivered message would be harmless (the claim is a conditional update),
+    # but a worker killed mid-job is the reaper's business, not the broker's.
+    runner.job_execute(job_id=job_id)
+
+
+@shared_task(name="jobs.reap", ignore_result=True)
+def reap_jobs() -> dict[str, int]:
+    return runner.jobs_reap()

@@ -1,0 +1,17 @@
+from django.urls import include, path
+
+from studio import api
+
+urlpatterns = [
+    path("instance-types/", api.InstanceTypeListApi.as_view(), name="api-instance-types"),
+    path("instance-types/<str:name>/", api.InstanceTypeDetailApi.as_view(), name="api-instance-type"),
+    path("api-keys/", api.ApiKeyListApi.as_view(), name="api-keys"),
+    path("api-keys/<uuid:key_uuid>/", api.ApiKeyDetailApi.as_view(), name="api-key"),
+    path("projects/", api.ProjectListApi.as_view(), name="api-projects"),
+    path("projects/<str:project>/", api.ProjectDetailApi.as_view(), name="api-project"),
+    path("projects/<str:project>/members/", api.MemberListApi.as_view(), name="api-members"),
+    path("projects/<str:project>/members/<str:username>/", api.MemberDetailApi.as_view(), name="api-member"),
+    path("projects/<str:project>/artifacts/", api.ArtifactListApi.as_view(), name="api-artifacts"),
+    path("projects/<str:project>/audit-events/", api.AuditEventListApi.as_view(), name="api-audit-events"),
+    path("projects/<str:project>/", include("jobs.api_urls")),
+]

@@ -1,0 +1,10 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("studio.urls_platform")),
+    path("api/v1/", include("studio.api_urls")),
+    path("", include("jobs.urls")),
+    path("", include("frontend.urls")),
+]
