@@ -130,3 +130,37 @@ def _upload(name: str, content: bytes):
 @pytest.fixture
 def uses_s3() -> bool:
     return settings.STUDIO_ARTIFACT_URI.startswith("s3://")
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """A real S3-compatible server (moto's) on 127.0.0.1, standing in for AWS."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    yield {"endpoint": endpoint, "client": client}
+    server.stop()
+
+
+@pytest.fixture
+def s3_store(moto_server, settings, monkeypatch):
+    """Points the artifact store at a fresh bucket on the moto server."""
+    import uuid
+
+    from studio.artifacts import _s3_client
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    bucket = f"studio-{uuid.uuid4().hex[:12]}"
+    moto_server["client"].create_bucket(Bucket=bucket)
+    settings.AWS_ENDPOINT_URL = moto_server["endpoint"]
+    settings.STUDIO_ARTIFACT_URI = f"s3://{bucket}/studio"
+    _s3_client.cache_clear()
+    yield {"bucket": bucket, "root": settings.STUDIO_ARTIFACT_URI, **moto_server}
+    _s3_client.cache_clear()
