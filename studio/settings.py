@@ -125,6 +125,7 @@ USE_TZ = True
 # --- Static files: served by WhiteNoise from the apps, Plotly.js from the plotly package ----------
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns on every start without it
 STATICFILES_DIRS = [("vendor/plotly", str(Path(plotly.__file__).parent / "package_data"))]
 WHITENOISE_USE_FINDERS = True
 

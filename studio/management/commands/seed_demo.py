@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand
+
+from studio.demo import DEMO_USER, demo_seed
+
+
+class Command(BaseCommand):
+    help = "Create the demo admin, project, dataset and a finished processing job (idempotent)."
+
+    def handle(self, *args, **options) -> None:
+        result = demo_seed()
+        if result.password:
+            self.stdout.write(self.style.SUCCESS("Demo admin created. These are shown once; keep them:"))
+            self.stdout.write(f"  username: {DEMO_USER}\n  password: {result.password}\n  API key:  {result.api_key}")
+        else:
+            self.stdout.write(f"Demo admin {DEMO_USER!r} exists (reset its password with "
+                              f"`python manage.py changepassword {DEMO_USER}`).")
+        self.stdout.write(f"Project {result.project.name!r}: demo job {result.job.name} is {result.job.status}.")
