@@ -16,7 +16,7 @@ class CurrentProjectMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         return self.get_response(request)
 
-    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> None:  # noqa: ANN001
+    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> None:
         project = view_kwargs.get("project")
         if project and hasattr(request, "session") and request.user.is_authenticated:
             request.session[self.SESSION_KEY] = project

@@ -10,7 +10,12 @@ from rest_framework.response import Response
 
 from jobs import selectors, services
 from jobs.models import JobKind
-from jobs.serializers import JobDetailSerializer, JobLogSerializer, JobSerializer, ProcessingJobCreateSerializer
+from jobs.serializers import (
+    JobDetailSerializer,
+    JobLogSerializer,
+    JobSerializer,
+    ProcessingJobCreateSerializer,
+)
 from studio.api import ProjectScopedView
 from studio.roles import Permission
 
@@ -24,7 +29,7 @@ JOB_FILTERS = [
 class JobDetailMixin:
     kind: str
 
-    def job(self):  # noqa: ANN201
+    def job(self):
         return selectors.job_get(self.project, self.kind, self.kwargs["name"])
 
 
@@ -35,17 +40,22 @@ class ProcessingJobListApi(ProjectScopedView):
 
     @extend_schema(parameters=JOB_FILTERS)
     def get(self, request: Request, project: str) -> Response:
-        return self.paginated(selectors.jobs_of(self.project, kind=self.kind, filters=request.query_params),
-                              JobSerializer)
+        return self.paginated(
+            selectors.jobs_of(self.project, kind=self.kind, filters=request.query_params), JobSerializer
+        )
 
-    @extend_schema(request=ProcessingJobCreateSerializer, responses={201: JobDetailSerializer, 200: JobDetailSerializer})
+    @extend_schema(
+        request=ProcessingJobCreateSerializer, responses={201: JobDetailSerializer, 200: JobDetailSerializer}
+    )
     def post(self, request: Request, project: str) -> Response:
         data = ProcessingJobCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         job, created = services.processing_job_create(
             project=self.project, user=request.user, **data.service_arguments()
         )
-        return Response(JobDetailSerializer(job).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return Response(
+            JobDetailSerializer(job).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
 
 
 class ProcessingJobDetailApi(JobDetailMixin, ProjectScopedView):
@@ -89,4 +99,6 @@ class ProcessingJobMetricsApi(JobDetailMixin, ProjectScopedView):
     def get(self, request: Request, project: str, name: str) -> Response:
         job = self.job()
         series = selectors.job_metric_series(job)
-        return Response({"status": job.status, "metrics": series, "final_metrics": selectors.job_final_metrics(series)})
+        return Response(
+            {"status": job.status, "metrics": series, "final_metrics": selectors.job_final_metrics(series)}
+        )

@@ -82,7 +82,8 @@ class Job(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     backend = models.CharField(max_length=32, default="local")
-    client_token = models.CharField(max_length=64, null=True, blank=True)
+    # NULL, not "", for "no token": the unique constraint on tokens must ignore jobs without one.
+    client_token = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     instance_type = models.CharField(max_length=32)
     instance_count = models.PositiveSmallIntegerField(default=1)
     max_runtime_seconds = models.PositiveIntegerField()

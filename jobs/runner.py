@@ -7,6 +7,7 @@ job's MetricDefinitions, and a heartbeat tells the reaper the worker is alive.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -119,7 +120,10 @@ def worker_id() -> str:
 
 
 def job_execute(*, job_id: int) -> None:
-    """Run one job to a terminal status. A job another worker claimed, or one already stopped, is left alone."""
+    """Run one job to a terminal status.
+
+    A job another worker claimed, or one already stopped, is left alone.
+    """
     job = Job.objects.select_related("project").filter(pk=job_id).first()
     if job is None:
         logger.info("job vanished before it ran", extra={"job_id": job_id})
@@ -146,15 +150,19 @@ def job_execute(*, job_id: int) -> None:
     except Exception as exc:
         logger.exception("job driver crashed", extra={"job": job.name})
         recorder.flush(final=True)
-        _finish(job, JobStatus.FAILED, SecondaryStatus.FAILED,
-                failure_reason=f"Internal error in Studio's job driver: {type(exc).__name__}: {exc}")
+        _finish(
+            job,
+            JobStatus.FAILED,
+            SecondaryStatus.FAILED,
+            failure_reason=f"Internal error in Studio's job driver: {type(exc).__name__}: {exc}",
+        )
         raise
     finally:
         if handle is not None:
             backend.cleanup(handle)
 
 
-def _supervise(job: Job, backend, handle, recorder: JobRecorder) -> None:  # noqa: ANN001
+def _supervise(job: Job, backend, handle, recorder: JobRecorder) -> None:
     deadline = job.started_at + timedelta(seconds=job.max_runtime_seconds)
     stop_cause = ""  # "user", "max-runtime" or "reaped"
     last_check = last_beat = time.monotonic()
@@ -178,10 +186,9 @@ def _supervise(job: Job, backend, handle, recorder: JobRecorder) -> None:  # noq
             stop_cause = "max-runtime"
             message = f"MaxRuntimeInSeconds ({job.max_runtime_seconds}) reached: sending SIGTERM"
             recorder.system(message)
-            try:
+            # A user's stop may have got there first; the outcome is the same.
+            with contextlib.suppress(IllegalTransition):
                 job.transition(JobStatus.STOPPING, secondary=SecondaryStatus.STOPPING, message=message)
-            except IllegalTransition:
-                pass  # a user's stop got there first; the outcome is the same
             backend.stop(handle, grace_seconds=settings.STUDIO_STOP_GRACE_SECONDS)
         if now - last_beat >= settings.STUDIO_HEARTBEAT_SECONDS:
             last_beat = now
@@ -195,15 +202,24 @@ def _supervise(job: Job, backend, handle, recorder: JobRecorder) -> None:  # noq
     if stop_cause == "reaped":
         return
     if stop_cause == "max-runtime":
-        _finish(job, JobStatus.STOPPED, SecondaryStatus.MAX_RUNTIME_EXCEEDED,
-                message=f"Stopped after MaxRuntimeInSeconds ({job.max_runtime_seconds})")
+        _finish(
+            job,
+            JobStatus.STOPPED,
+            SecondaryStatus.MAX_RUNTIME_EXCEEDED,
+            message=f"Stopped after MaxRuntimeInSeconds ({job.max_runtime_seconds})",
+        )
     elif stop_cause == "user":
         _finish(job, JobStatus.STOPPED, SecondaryStatus.STOPPED, message="Stopped on request")
     elif state.exit_code == 0:
         outputs = backend.collect(handle, recorder)
         recorder.flush(final=True)
-        _finish(job, JobStatus.COMPLETED, SecondaryStatus.COMPLETED, message="Job completed",
-                extra={"outputs": outputs})
+        _finish(
+            job,
+            JobStatus.COMPLETED,
+            SecondaryStatus.COMPLETED,
+            message="Job completed",
+            extra={"outputs": outputs},
+        )
     else:
         reason = state.failure_reason or (
             f"AlgorithmError: the script exited with code {state.exit_code}"
@@ -223,11 +239,18 @@ def _finish(
 ) -> None:
     fields = {"exit_code": job.exit_code, **(extra or {})}
     try:
-        job.transition(status, secondary=secondary, message=message or failure_reason[:200],
-                       failure_reason=failure_reason, extra=fields)
+        job.transition(
+            status,
+            secondary=secondary,
+            message=message or failure_reason[:200],
+            failure_reason=failure_reason,
+            extra=fields,
+        )
     except IllegalTransition as exc:
         # The row moved on without us (reaped, or stopped before it started); it stays as it is.
-        logger.warning("job finished after it was ended elsewhere", extra={"job": job.name, "reason": str(exc)})
+        logger.warning(
+            "job finished after it was ended elsewhere", extra={"job": job.name, "reason": str(exc)}
+        )
 
 
 def jobs_reap() -> dict[str, int]:
@@ -251,8 +274,9 @@ def jobs_reap() -> dict[str, int]:
             f"{seconds} s ago; it was probably killed or lost its machine."
         )
         try:
-            job.transition(JobStatus.FAILED, secondary=SecondaryStatus.FAILED, message=reason,
-                           failure_reason=reason)
+            job.transition(
+                JobStatus.FAILED, secondary=SecondaryStatus.FAILED, message=reason, failure_reason=reason
+            )
             failed += 1
         except IllegalTransition:
             continue
@@ -262,7 +286,9 @@ def jobs_reap() -> dict[str, int]:
         if not Job.objects.filter(pk=job.pk, queued_at=job.queued_at).update(queued_at=now):
             continue  # another reaper run re-queued it
         JobStatusEvent.objects.create(
-            job=job, status=job.status, secondary_status=job.secondary_status,
+            job=job,
+            status=job.status,
+            secondary_status=job.secondary_status,
             message="No worker picked the job up yet; queued again",
         )
         job_enqueue(job)

@@ -13,8 +13,13 @@ from studio.models import Project
 LOG_PAGE_CHARS = 256 * 1024
 
 
-def jobs_of(project: Project, *, kind: str | None = None, filters: Mapping[str, str] | None = None) -> QuerySet[Job]:
-    """A project's jobs, newest first, narrowed by ``status``, ``kind``, ``name`` (contains) and ``created_by``."""
+def jobs_of(
+    project: Project, *, kind: str | None = None, filters: Mapping[str, str] | None = None
+) -> QuerySet[Job]:
+    """A project's jobs, newest first.
+
+    Narrowed by ``status``, ``kind``, ``name`` (contains) and ``created_by``.
+    """
     jobs = Job.objects.filter(project=project).select_related("created_by", "project")
     if kind:
         jobs = jobs.filter(kind=kind)
@@ -31,7 +36,11 @@ def jobs_of(project: Project, *, kind: str | None = None, filters: Mapping[str, 
 
 
 def job_get(project: Project, kind: str, name: str) -> Job:
-    job = Job.objects.select_related("created_by", "project").filter(project=project, kind=kind, name=name).first()
+    job = (
+        Job.objects.select_related("created_by", "project")
+        .filter(project=project, kind=kind, name=name)
+        .first()
+    )
     if job is None:
         raise Http404(f"No {kind} job named {name!r} in {project.name}.")
     return job
@@ -40,7 +49,9 @@ def job_get(project: Project, kind: str, name: str) -> Job:
 def job_log_read(job: Job, *, offset: int = 0, limit: int = LOG_PAGE_CHARS) -> dict:
     """The log from character ``offset`` on (at most about ``limit`` characters), and where to read next."""
     offset = max(0, offset)
-    chunks = JobLogChunk.objects.filter(job=job, end__gt=offset).order_by("start").values_list("start", "text")
+    chunks = (
+        JobLogChunk.objects.filter(job=job, end__gt=offset).order_by("start").values_list("start", "text")
+    )
     parts, position = [], offset
     for start, text in chunks.iterator(chunk_size=50):
         piece = text[max(0, offset - start) :]
@@ -48,14 +59,22 @@ def job_log_read(job: Job, *, offset: int = 0, limit: int = LOG_PAGE_CHARS) -> d
         position = start + len(text)
         if sum(map(len, parts)) >= limit:
             break
-    return {"offset": offset, "next_offset": max(position, offset), "text": "".join(parts),
-            "complete": job.is_terminal and position >= job.log_size}
+    return {
+        "offset": offset,
+        "next_offset": max(position, offset),
+        "text": "".join(parts),
+        "complete": job.is_terminal and position >= job.log_size,
+    }
 
 
 def job_metric_series(job: Job) -> dict[str, list[dict]]:
     """Every metric's points in step order: ``{name: [{step, value, timestamp}, ...]}``."""
     series: dict[str, list[dict]] = {}
-    points = JobMetric.objects.filter(job=job).order_by("name", "step").values_list("name", "step", "value", "timestamp")
+    points = (
+        JobMetric.objects.filter(job=job)
+        .order_by("name", "step")
+        .values_list("name", "step", "value", "timestamp")
+    )
     for name, step, value, timestamp in points:
         series.setdefault(name, []).append({"step": step, "value": value, "timestamp": timestamp})
     return series
@@ -63,5 +82,8 @@ def job_metric_series(job: Job) -> dict[str, list[dict]]:
 
 def job_final_metrics(series: dict[str, list[dict]]) -> list[dict]:
     """SageMaker's FinalMetricDataList: the latest value of each metric."""
-    return [{"metric_name": name, "value": points[-1]["value"], "timestamp": points[-1]["timestamp"]}
-            for name, points in series.items() if points]
+    return [
+        {"metric_name": name, "value": points[-1]["value"], "timestamp": points[-1]["timestamp"]}
+        for name, points in series.items()
+        if points
+    ]

@@ -14,14 +14,16 @@ class JSONValueField(serializers.JSONField):
         self.expect = expect
         super().__init__(**kwargs)
 
-    def to_internal_value(self, data):  # noqa: ANN001, ANN201
+    def to_internal_value(self, data):
         if isinstance(data, str):
             try:
                 data = json.loads(data) if data.strip() else self.expect()
             except json.JSONDecodeError as exc:
                 raise serializers.ValidationError(f"Not valid JSON: {exc.msg}.") from exc
         if not isinstance(data, self.expect):
-            raise serializers.ValidationError(f"Expected a JSON {'list' if self.expect is list else 'object'}.")
+            raise serializers.ValidationError(
+                f"Expected a JSON {'list' if self.expect is list else 'object'}."
+            )
         return data
 
 
@@ -29,7 +31,7 @@ class _ListOfObjects(JSONValueField):
     def __init__(self, **kwargs) -> None:
         super().__init__(expect=list, **kwargs)
 
-    def to_internal_value(self, data):  # noqa: ANN001, ANN201
+    def to_internal_value(self, data):
         data = super().to_internal_value(data)
         if any(not isinstance(item, dict) for item in data):
             raise serializers.ValidationError("Each item must be a JSON object.")
@@ -37,16 +39,25 @@ class _ListOfObjects(JSONValueField):
 
 
 class ProcessingJobCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=63, help_text="1-63 letters, digits or hyphens; unique in the project.")
+    name = serializers.CharField(
+        max_length=63, help_text="1-63 letters, digits or hyphens; unique in the project."
+    )
     script = serializers.FileField(required=False, help_text="The Python script to run (multipart upload).")
-    script_uri = serializers.CharField(required=False, allow_blank=True, default="",
-                                       help_text="Or an artifact URI of a .py file in this project.")
+    script_uri = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Or an artifact URI of a .py file in this project.",
+    )
     inputs = _ListOfObjects(required=False, default=list, help_text='[{"name": "data", "source_uri": "..."}]')
-    outputs = _ListOfObjects(required=False, default=list,
-                             help_text='[{"name": "result", "destination_uri": "(optional)"}]')
+    outputs = _ListOfObjects(
+        required=False, default=list, help_text='[{"name": "result", "destination_uri": "(optional)"}]'
+    )
     arguments = JSONValueField(expect=list, required=False, default=list)
     environment = JSONValueField(expect=dict, required=False, default=dict)
-    metric_definitions = _ListOfObjects(required=False, default=list, help_text='[{"name": "...", "regex": "..."}]')
+    metric_definitions = _ListOfObjects(
+        required=False, default=list, help_text='[{"name": "...", "regex": "..."}]'
+    )
     instance_type = serializers.CharField(required=False, default="ml.m5.large")
     instance_count = serializers.IntegerField(required=False, default=1)
     max_runtime_seconds = serializers.IntegerField(required=False, allow_null=True, default=None)
@@ -82,10 +93,31 @@ class JobSerializer(serializers.ModelSerializer):
     class Meta:
         model = Job
         fields = [
-            "name", "uuid", "project", "kind", "status", "secondary_status", "failure_reason", "exit_code",
-            "instance_type", "instance_count", "max_runtime_seconds", "backend", "created_by", "created_at",
-            "started_at", "ended_at", "duration_seconds", "script", "inputs", "output_config", "arguments",
-            "environment", "metric_definitions", "outputs", "log_size",
+            "name",
+            "uuid",
+            "project",
+            "kind",
+            "status",
+            "secondary_status",
+            "failure_reason",
+            "exit_code",
+            "instance_type",
+            "instance_count",
+            "max_runtime_seconds",
+            "backend",
+            "created_by",
+            "created_at",
+            "started_at",
+            "ended_at",
+            "duration_seconds",
+            "script",
+            "inputs",
+            "output_config",
+            "arguments",
+            "environment",
+            "metric_definitions",
+            "outputs",
+            "log_size",
         ]
 
 

@@ -15,7 +15,14 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from jobs.models import IllegalTransition, Job, JobKind, JobStatus, JobStatusEvent, SecondaryStatus
-from studio.artifacts import ArtifactError, check_project_uri, join_uri, project_prefix, store_for, uri_is_under
+from studio.artifacts import (
+    ArtifactError,
+    check_project_uri,
+    join_uri,
+    project_prefix,
+    store_for,
+    uri_is_under,
+)
 from studio.instance_types import UnknownInstanceType, instance_type_get
 from studio.models import NAME_REGEX, Project
 from studio.services import artifact_record, audit_record
@@ -60,7 +67,9 @@ def _check_name(errors: _Errors, project: Project, kind: str, name: str) -> None
     if not re.match(NAME_REGEX, name or ""):
         errors.add("name", "Use 1-63 letters, digits or hyphens, starting and ending with a letter or digit.")
     elif Job.objects.filter(project=project, kind=kind, name=name).exists():
-        errors.add("name", f"A {JobKind(kind).label.lower()} named {name!r} already exists in {project.name}.")
+        errors.add(
+            "name", f"A {JobKind(kind).label.lower()} named {name!r} already exists in {project.name}."
+        )
 
 
 def _check_resources(errors: _Errors, instance_type: str, instance_count: int, max_runtime: int) -> None:
@@ -271,8 +280,14 @@ def processing_job_create(
                 job=job, status=job.status, secondary_status=job.secondary_status, message="Job created"
             )
             artifact_record(project=project, stored=stored, origin=f"processing-job/{name}", user=user)
-            audit_record(actor=user, action="create", target_type="processing-job", target_name=name,
-                         project=project, details={"instance_type": instance_type})
+            audit_record(
+                actor=user,
+                action="create",
+                target_type="processing-job",
+                target_name=name,
+                project=project,
+                details={"instance_type": instance_type},
+            )
             job_enqueue(job)
     except IntegrityError as exc:
         store_for(stored.uri).delete(stored.uri)
@@ -291,10 +306,15 @@ def job_stop(*, job: Job, user: AbstractBaseUser | None) -> Job:
         job.refresh_from_db(fields=["status", "secondary_status"])
         try:
             if job.status == JobStatus.PENDING:
-                job.transition(JobStatus.STOPPED, secondary=SecondaryStatus.STOPPED,
-                               message="Stopped before a worker started it")
+                job.transition(
+                    JobStatus.STOPPED,
+                    secondary=SecondaryStatus.STOPPED,
+                    message="Stopped before a worker started it",
+                )
             elif job.status == JobStatus.IN_PROGRESS:
-                job.transition(JobStatus.STOPPING, secondary=SecondaryStatus.STOPPING, message="Stop requested")
+                job.transition(
+                    JobStatus.STOPPING, secondary=SecondaryStatus.STOPPING, message="Stop requested"
+                )
             elif job.status == JobStatus.STOPPING:
                 return job
             else:
@@ -303,7 +323,12 @@ def job_stop(*, job: Job, user: AbstractBaseUser | None) -> Job:
                 )
         except IllegalTransition:
             continue
-        audit_record(actor=user, action="stop", target_type=f"{job.kind}-job", target_name=job.name,
-                     project=job.project)
+        audit_record(
+            actor=user,
+            action="stop",
+            target_type=f"{job.kind}-job",
+            target_name=job.name,
+            project=job.project,
+        )
         return job
     raise ValidationError({"status": f"The job is {job.status} and could not be stopped; try again."})

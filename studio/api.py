@@ -43,9 +43,11 @@ class ProjectScopedView(GenericAPIView):
         needed = self.permissions_by_method.get(request.method, self.default_write_permission)
         self.project = selectors.project_get_for(request.user, kwargs["project"], needed)
 
-    def paginated(self, queryset, serializer_class) -> Response:  # noqa: ANN001
+    def paginated(self, queryset, serializer_class) -> Response:
         page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(serializer_class(page, many=True, context={"request": self.request}).data)
+        return self.get_paginated_response(
+            serializer_class(page, many=True, context={"request": self.request}).data
+        )
 
 
 class InstanceTypeListApi(GenericAPIView):
@@ -118,7 +120,9 @@ class MemberListApi(ProjectScopedView):
         data = MembershipInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         membership = services.membership_set(
-            project=self.project, user=data.validated_data["username"], role=data.validated_data["role"],
+            project=self.project,
+            user=data.validated_data["username"],
+            role=data.validated_data["role"],
             actor=request.user,
         )
         return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
@@ -128,7 +132,7 @@ class MemberDetailApi(ProjectScopedView):
     serializer_class = MembershipSerializer
     default_write_permission = Permission.MANAGE
 
-    def _user(self, username: str):  # noqa: ANN202
+    def _user(self, username: str):
         return get_object_or_404(get_user_model(), username=username, memberships__project=self.project)
 
     @extend_schema(request=MembershipRoleSerializer, responses=MembershipSerializer)
@@ -136,7 +140,10 @@ class MemberDetailApi(ProjectScopedView):
         data = MembershipRoleSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         membership = services.membership_set(
-            project=self.project, user=self._user(username), role=data.validated_data["role"], actor=request.user
+            project=self.project,
+            user=self._user(username),
+            role=data.validated_data["role"],
+            actor=request.user,
         )
         return Response(MembershipSerializer(membership).data)
 
@@ -161,8 +168,10 @@ class ArtifactListApi(ProjectScopedView):
         data.is_valid(raise_exception=True)
         upload = data.validated_data["file"]
         artifact = services.artifact_upload(
-            project=self.project, user=request.user,
-            path=data.validated_data.get("path") or f"uploads/{upload.name}", stream=upload,
+            project=self.project,
+            user=request.user,
+            path=data.validated_data.get("path") or f"uploads/{upload.name}",
+            stream=upload,
         )
         return Response(ArtifactSerializer(artifact).data, status=status.HTTP_201_CREATED)
 

@@ -166,13 +166,13 @@ class FileStore(ArtifactStore):
 
 
 @cache
-def _s3_client(endpoint_url: str | None, region: str):  # noqa: ANN202 - boto3 clients are untyped
+def _s3_client(endpoint_url: str | None, region: str):
     return boto3.client("s3", endpoint_url=endpoint_url, region_name=region)
 
 
 class S3Store(ArtifactStore):
     @property
-    def client(self):  # noqa: ANN201
+    def client(self):
         return _s3_client(settings.AWS_ENDPOINT_URL, settings.AWS_REGION)
 
     @staticmethod

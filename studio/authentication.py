@@ -31,5 +31,5 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
     target_class = "studio.authentication.ApiKeyAuthentication"
     name = "apiKey"
 
-    def get_security_definition(self, auto_schema):  # noqa: ANN001, ANN201 - drf-spectacular's hook
+    def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "description": "python manage.py create_api_key USER"}

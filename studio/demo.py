@@ -20,7 +20,7 @@ DEMO_PROJECT = "demo"
 DEMO_DATASET_PATH = "datasets/iris-like/train.csv"
 DEMO_JOB = "demo-profile-dataset"
 
-DEMO_SCRIPT = b'''"""Profiles a CSV: row count and per-column mean, written as a report and logged as metrics."""
+DEMO_SCRIPT = b'''"""Profiles a CSV: row count and per-column mean, as a report and as metrics."""
 import csv
 import json
 import os
@@ -73,15 +73,20 @@ def demo_seed() -> DemoResult:
     )
     dataset = Artifact.objects.filter(project=project, uri__endswith=DEMO_DATASET_PATH).first()
     if dataset is None:
-        dataset = artifact_upload(project=project, user=user, path=DEMO_DATASET_PATH,
-                                  stream=io.BytesIO(_demo_csv()), origin="demo")
+        dataset = artifact_upload(
+            project=project, user=user, path=DEMO_DATASET_PATH, stream=io.BytesIO(_demo_csv()), origin="demo"
+        )
     job = Job.objects.filter(project=project, kind=JobKind.PROCESSING, name=DEMO_JOB).first()
     if job is None:
         job, _ = processing_job_create(
-            project=project, user=user, name=DEMO_JOB,
-            script_file=io.BytesIO(DEMO_SCRIPT), script_filename="profile.py",
+            project=project,
+            user=user,
+            name=DEMO_JOB,
+            script_file=io.BytesIO(DEMO_SCRIPT),
+            script_filename="profile.py",
             inputs=[{"name": "dataset", "source_uri": dataset.uri.rsplit("/", 1)[0]}],
-            outputs=[{"name": "report"}], instance_type="ml.t3.medium",
+            outputs=[{"name": "report"}],
+            instance_type="ml.t3.medium",
             metric_definitions=[{"name": "rows", "regex": r"rows=(\d+)"}],
         )
     if job.status == JobStatus.PENDING:

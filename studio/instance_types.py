@@ -49,10 +49,20 @@ CATALOGUE: tuple[InstanceType, ...] = (
     InstanceType("ml.g6.xlarge", 4, 16, 1, "NVIDIA L4", 24),
     InstanceType("ml.p4d.24xlarge", 96, 1152, 8, "NVIDIA A100", 40, roles=_TRAIN_HOST),
     InstanceType("ml.p5.48xlarge", 192, 2048, 8, "NVIDIA H100", 80, roles=_TRAIN_HOST),
-    InstanceType("ml.trn1.2xlarge", 8, 32, accelerator="1 AWS Trainium (2 NeuronCores)",
-                 roles=("training", "hosting", "transform")),
-    InstanceType("ml.inf2.xlarge", 4, 16, accelerator="1 AWS Inferentia2 (2 NeuronCores)",
-                 roles=("hosting", "transform")),
+    InstanceType(
+        "ml.trn1.2xlarge",
+        8,
+        32,
+        accelerator="1 AWS Trainium (2 NeuronCores)",
+        roles=("training", "hosting", "transform"),
+    ),
+    InstanceType(
+        "ml.inf2.xlarge",
+        4,
+        16,
+        accelerator="1 AWS Inferentia2 (2 NeuronCores)",
+        roles=("hosting", "transform"),
+    ),
 )
 _BY_NAME = {instance.name: instance for instance in CATALOGUE}
 
@@ -66,7 +76,9 @@ def instance_type_get(name: str, *, role: str | None = None) -> InstanceType:
     if instance is None:
         raise UnknownInstanceType(f"Unknown instance type {name!r}; see /api/v1/instance-types/.")
     if role is not None and role not in instance.roles:
-        raise UnknownInstanceType(f"{name} cannot be used for {role}; it supports {', '.join(instance.roles)}.")
+        raise UnknownInstanceType(
+            f"{name} cannot be used for {role}; it supports {', '.join(instance.roles)}."
+        )
     return instance
 
 

@@ -16,7 +16,8 @@ name_validator = RegexValidator(
 # Project names become artifact-store prefixes (S3 keys, folder names), so they are lower-case.
 PROJECT_NAME_REGEX = r"^[a-z0-9](-*[a-z0-9]){0,62}$"
 project_name_validator = RegexValidator(
-    PROJECT_NAME_REGEX, "Use 1-63 lower-case letters, digits or hyphens, starting and ending with a letter or digit."
+    PROJECT_NAME_REGEX,
+    "Use 1-63 lower-case letters, digits or hyphens, starting and ending with a letter or digit.",
 )
 
 
@@ -28,9 +29,7 @@ class Project(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    members = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
-    )
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
 
     class Meta:
         ordering = ["name"]
@@ -107,7 +106,9 @@ class Artifact(models.Model):
     uri = models.CharField(max_length=1024)
     size = models.BigIntegerField()
     sha256 = models.CharField(max_length=64)
-    origin = models.CharField(max_length=255, blank=True, help_text="What wrote it, e.g. processing-job/name.")
+    origin = models.CharField(
+        max_length=255, blank=True, help_text="What wrote it, e.g. processing-job/name."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -41,7 +41,7 @@ class MembershipInputSerializer(serializers.Serializer):
     username = serializers.CharField()
     role = serializers.ChoiceField(choices=Role.choices)
 
-    def validate_username(self, value: str):  # noqa: ANN201
+    def validate_username(self, value: str):
         user = get_user_model().objects.filter(username=value, is_active=True).first()
         if user is None:
             raise serializers.ValidationError(f"No active user named {value!r}.")
@@ -62,8 +62,12 @@ class ArtifactSerializer(serializers.ModelSerializer):
 
 class ArtifactUploadSerializer(serializers.Serializer):
     file = serializers.FileField()
-    path = serializers.CharField(required=False, allow_blank=True, max_length=900,
-                                 help_text="Where under the project's prefix; defaults to uploads/<file name>.")
+    path = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=900,
+        help_text="Where under the project's prefix; defaults to uploads/<file name>.",
+    )
 
 
 class AuditEventSerializer(serializers.ModelSerializer):

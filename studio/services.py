@@ -12,7 +12,14 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from studio.artifacts import ArtifactError, StoredObject, check_project_uri, join_uri, project_prefix, store_for
+from studio.artifacts import (
+    ArtifactError,
+    StoredObject,
+    check_project_uri,
+    join_uri,
+    project_prefix,
+    store_for,
+)
 from studio.models import ApiKey, Artifact, AuditEvent, Membership, Project
 from studio.roles import Role
 
@@ -55,7 +62,9 @@ def project_create(*, name: str, user: AbstractBaseUser, description: str = "") 
 
 
 @transaction.atomic
-def membership_set(*, project: Project, user: AbstractBaseUser, role: str, actor: AbstractBaseUser) -> Membership:
+def membership_set(
+    *, project: Project, user: AbstractBaseUser, role: str, actor: AbstractBaseUser
+) -> Membership:
     if role not in Role.values:
         raise ValidationError({"role": f"Unknown role {role!r}; use one of {', '.join(Role.values)}."})
     membership, created = Membership.objects.update_or_create(
@@ -80,8 +89,11 @@ def membership_remove(*, project: Project, user: AbstractBaseUser, actor: Abstra
         raise ValidationError({"username": f"{user.get_username()} is not a member of {project.name}."})
     _ensure_an_admin_remains(project)
     audit_record(
-        actor=actor, action="remove-member", target_type="member",
-        target_name=user.get_username(), project=project,
+        actor=actor,
+        action="remove-member",
+        target_type="member",
+        target_name=user.get_username(),
+        project=project,
     )
 
 
@@ -161,6 +173,12 @@ def artifact_upload(
     except ArtifactError as exc:
         raise ValidationError({"path": str(exc)}) from exc
     artifact = artifact_record(project=project, stored=stored, origin=origin, user=user)
-    audit_record(actor=user, action="upload", target_type="artifact", target_name=clean, project=project,
-                 details={"uri": stored.uri, "sha256": stored.sha256, "size": stored.size})
+    audit_record(
+        actor=user,
+        action="upload",
+        target_type="artifact",
+        target_name=clean,
+        project=project,
+        details={"uri": stored.uri, "sha256": stored.sha256, "size": stored.size},
+    )
     return artifact

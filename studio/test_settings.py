@@ -8,7 +8,7 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
 os.environ.setdefault("STUDIO_DATA_DIR", str(Path(__file__).resolve().parent.parent / ".pytest-data"))
 os.environ.setdefault("STUDIO_LOG_LEVEL", "WARNING")
 
-from studio.settings import *  # noqa: E402, F403
+from studio.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STUDIO_STOP_GRACE_SECONDS = 2.0

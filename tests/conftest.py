@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from studio.roles import Role
 from studio.services import api_key_create, artifact_upload, membership_set, project_create
 
-PASSWORD = "correct-horse-battery"  # noqa: S105
+PASSWORD = "correct-horse-battery"
 
 
 @pytest.fixture(autouse=True)
@@ -84,8 +84,12 @@ def api(admin_user):
 @pytest.fixture
 def csv_artifact(project, admin_user):
     rows = "\n".join(f"{i},{i * 2},{i % 3}" for i in range(300))
-    return artifact_upload(project=project, user=admin_user, path="data/train.csv",
-                           stream=io.BytesIO(f"a,b,c\n{rows}\n".encode()))
+    return artifact_upload(
+        project=project,
+        user=admin_user,
+        path="data/train.csv",
+        stream=io.BytesIO(f"a,b,c\n{rows}\n".encode()),
+    )
 
 
 SCRIPT_OK = b"""import os, sys
@@ -142,8 +146,13 @@ def moto_server():
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     yield {"endpoint": endpoint, "client": client}
     server.stop()
 

@@ -34,8 +34,14 @@ def missing_services() -> list[str]:
     problems = []
     db = urlparse(DATABASE_URL)
     try:
-        psycopg.connect(host=db.hostname, port=db.port or 5432, user=db.username or "postgres",
-                        password=db.password, dbname="postgres", connect_timeout=3).close()
+        psycopg.connect(
+            host=db.hostname,
+            port=db.port or 5432,
+            user=db.username or "postgres",
+            password=db.password,
+            dbname="postgres",
+            connect_timeout=3,
+        ).close()
     except psycopg.Error as exc:
         problems.append(f"PostgreSQL at {db.hostname}:{db.port or 5432} is unreachable ({str(exc).strip()})")
     try:
@@ -47,22 +53,33 @@ def missing_services() -> list[str]:
 
 def main() -> int:
     args = sys.argv[1:]
-    base_env = {key: value for key, value in os.environ.items()
-                if key not in {"DATABASE_URL", "CELERY_BROKER_URL", "STUDIO_ARTIFACT_URI"}}
+    base_env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "CELERY_BROKER_URL", "STUDIO_ARTIFACT_URI"}
+    }
     embedded = pytest(args, {**base_env, "STUDIO_DATA_DIR": str(ROOT / ".pytest-data")})
 
     problems = missing_services()
     if problems:
         for problem in problems:
-            print(f"SKIPPED full-stack pass (integration tests on PostgreSQL + Redis + S3): {problem}", flush=True)
+            print(
+                f"SKIPPED full-stack pass (integration tests on PostgreSQL + Redis + S3): {problem}",
+                flush=True,
+            )
         if os.environ.get("STUDIO_REQUIRE_SERVICES"):
             print("STUDIO_REQUIRE_SERVICES is set, so a skipped full-stack pass fails the run", flush=True)
             return embedded or 1
         return embedded
     full = pytest(
         [*FULL_STACK_SELECTION, *args],
-        {**base_env, "STUDIO_DATA_DIR": str(ROOT / ".pytest-data-full"), "DATABASE_URL": DATABASE_URL,
-         "CELERY_BROKER_URL": REDIS_URL, "STUDIO_TEST_S3": "1"},
+        {
+            **base_env,
+            "STUDIO_DATA_DIR": str(ROOT / ".pytest-data-full"),
+            "DATABASE_URL": DATABASE_URL,
+            "CELERY_BROKER_URL": REDIS_URL,
+            "STUDIO_TEST_S3": "1",
+        },
     )
     return embedded or full
 

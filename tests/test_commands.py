@@ -26,7 +26,8 @@ def test_seed_demo_creates_a_project_with_a_completed_job_once():
     out = io.StringIO()
     call_command("seed_demo", stdout=out)
     first = out.getvalue()
-    assert "password:" in first and "API key:  stk_" in first
+    assert "password:" in first
+    assert "API key:  stk_" in first
     job = Job.objects.get(project__name="demo")
     assert job.status == JobStatus.COMPLETED, job.failure_reason
     assert job.metrics.get(name="rows").value == 300
@@ -36,7 +37,7 @@ def test_seed_demo_creates_a_project_with_a_completed_job_once():
     call_command("seed_demo", stdout=again)
     assert "password:" not in again.getvalue()
     assert "is Completed" in again.getvalue()
-    assert Project.objects.count() == 1 and Job.objects.count() == 1 and ApiKey.objects.count() == 1
+    assert (Project.objects.count(), Job.objects.count(), ApiKey.objects.count()) == (1, 1, 1)
     assert Artifact.objects.filter(origin="demo").count() == 1
 
 
@@ -52,19 +53,31 @@ def _children(pid: int) -> list[int]:
 
 
 def test_serve_runs_web_worker_and_beat_and_ctrl_c_stops_them_all(tmp_path):
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "studio.settings", "SECRET_KEY": "serve-test",
-           "STUDIO_DATA_DIR": str(tmp_path), "STUDIO_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "studio.settings",
+        "SECRET_KEY": "serve-test",
+        "STUDIO_DATA_DIR": str(tmp_path),
+        "STUDIO_LOG_LEVEL": "WARNING",
+    }
     for key in ("DATABASE_URL", "CELERY_BROKER_URL", "STUDIO_ARTIFACT_URI"):
         env.pop(key, None)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120
+    )
     port = _free_port()
-    serve = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    serve = subprocess.Popen(
+        [sys.executable, "manage.py", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline, health = time.monotonic() + 60, None
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:  # noqa: S310
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
                     health = response.status
                     break
             except OSError:
@@ -76,8 +89,11 @@ def test_serve_runs_web_worker_and_beat_and_ctrl_c_stops_them_all(tmp_path):
         serve.send_signal(signal.SIGINT)
         assert serve.wait(timeout=30) == 0
         time.sleep(0.5)
-        assert [pid for pid in children if Path(f"/proc/{pid}").exists()
-                and "zombie" not in Path(f"/proc/{pid}/status").read_text()] == []
+        assert [
+            pid
+            for pid in children
+            if Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()
+        ] == []
     finally:
         if serve.poll() is None:
             serve.kill()

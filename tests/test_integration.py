@@ -61,11 +61,15 @@ def submit(client, project, body) -> dict:
     return response.json()
 
 
-def test_a_submitted_job_runs_on_a_worker_with_logs_metrics_and_outputs(worker, client, project, csv_artifact, store):
+def test_a_submitted_job_runs_on_a_worker_with_logs_metrics_and_outputs(
+    worker, client, project, csv_artifact, store
+):
     import json
 
     body = processing_request(
-        "prep-ok", SCRIPT_OK, arguments=json.dumps(["--rows", "all"]),
+        "prep-ok",
+        SCRIPT_OK,
+        arguments=json.dumps(["--rows", "all"]),
         inputs=json.dumps([{"name": "data", "source_uri": csv_artifact.uri}]),
         outputs=json.dumps([{"name": "result"}]),
     )
@@ -76,8 +80,12 @@ def test_a_submitted_job_runs_on_a_worker_with_logs_metrics_and_outputs(worker, 
     detail = client.get(f"/api/v1/projects/{project.name}/processing-jobs/prep-ok/").json()
     history = [(event["status"], event["secondary_status"]) for event in detail["status_history"]]
     assert history == [
-        ("Pending", "Starting"), ("InProgress", "Starting"), ("InProgress", "Downloading"),
-        ("InProgress", "Processing"), ("InProgress", "Uploading"), ("Completed", "Completed"),
+        ("Pending", "Starting"),
+        ("InProgress", "Starting"),
+        ("InProgress", "Downloading"),
+        ("InProgress", "Processing"),
+        ("InProgress", "Uploading"),
+        ("Completed", "Completed"),
     ]
     logs = client.get(f"/api/v1/projects/{project.name}/processing-jobs/prep-ok/logs/?offset=0").json()
     assert "arguments ['--rows', 'all']" in logs["text"]
@@ -105,7 +113,10 @@ def test_a_stopped_job_ends_stopped(worker, client, project):
     submit(client, project, processing_request("prep-stop", SCRIPT_SLEEP))
     wait_for("prep-stop", {JobStatus.IN_PROGRESS})
     deadline = time.monotonic() + 30
-    while "sleeping" not in client.get(f"/api/v1/projects/{project.name}/processing-jobs/prep-stop/logs/").json()["text"]:
+    while (
+        "sleeping"
+        not in client.get(f"/api/v1/projects/{project.name}/processing-jobs/prep-stop/logs/").json()["text"]
+    ):
         assert time.monotonic() < deadline, worker.output()
         time.sleep(0.1)
 
@@ -120,7 +131,11 @@ def test_a_stopped_job_ends_stopped(worker, client, project):
 
 
 def test_a_job_delivered_twice_runs_once(worker, client, project):
-    body = submit(client, project, processing_request("prep-twice", SCRIPT_OK.replace(b"processing/input/data/train.csv", b"/dev/null")))
+    body = submit(
+        client,
+        project,
+        processing_request("prep-twice", SCRIPT_OK.replace(b"processing/input/data/train.csv", b"/dev/null")),
+    )
     job = Job.objects.get(name=body["name"])
     execute_job.apply_async(args=[job.pk])  # a second delivery, as after a broker redelivery
 

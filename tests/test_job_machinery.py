@@ -21,7 +21,12 @@ from tests.conftest import SCRIPT_FAIL, SCRIPT_OK
 
 def create(project, user, name="job-1", script=SCRIPT_OK, **extra) -> Job:
     job, created = processing_job_create(
-        project=project, user=user, name=name, script_file=io.BytesIO(script), script_filename="run.py", **extra
+        project=project,
+        user=user,
+        name=name,
+        script_file=io.BytesIO(script),
+        script_filename="run.py",
+        **extra,
     )
     assert created
     return job
@@ -35,15 +40,19 @@ class TestTransitions:
         job.transition(JobStatus.COMPLETED, secondary=SecondaryStatus.COMPLETED)
         job.refresh_from_db()
         assert job.status == JobStatus.COMPLETED
-        assert job.started_at is not None and job.ended_at is not None
+        assert job.started_at is not None
+        assert job.ended_at is not None
         assert list(job.events.values_list("status", flat=True)) == ["Pending", "InProgress", "Completed"]
 
-    @pytest.mark.parametrize(("first", "illegal"), [
-        (None, JobStatus.COMPLETED),  # Pending cannot complete without running
-        (None, JobStatus.STOPPING),
-        (JobStatus.FAILED, JobStatus.IN_PROGRESS),  # terminal is terminal
-        (JobStatus.STOPPED, JobStatus.COMPLETED),
-    ])
+    @pytest.mark.parametrize(
+        ("first", "illegal"),
+        [
+            (None, JobStatus.COMPLETED),  # Pending cannot complete without running
+            (None, JobStatus.STOPPING),
+            (JobStatus.FAILED, JobStatus.IN_PROGRESS),  # terminal is terminal
+            (JobStatus.STOPPED, JobStatus.COMPLETED),
+        ],
+    )
     def test_illegal_moves_raise_and_change_nothing(self, project, admin_user, first, illegal):
         job = create(project, admin_user)
         if first:
@@ -64,10 +73,14 @@ class TestTransitions:
 @pytest.mark.django_db
 class TestDriver:
     def test_a_job_runs_to_completion_with_logs_metrics_and_outputs(self, project, admin_user, csv_artifact):
-        job = create(project, admin_user, inputs=[{"name": "data", "source_uri": csv_artifact.uri}],
-                     outputs=[{"name": "result"}],
-                     metric_definitions=[{"name": "loss", "regex": r"loss=([0-9.]+)"}],
-                     arguments=["--input", "/opt/ml/processing/input/data"])
+        job = create(
+            project,
+            admin_user,
+            inputs=[{"name": "data", "source_uri": csv_artifact.uri}],
+            outputs=[{"name": "result"}],
+            metric_definitions=[{"name": "loss", "regex": r"loss=([0-9.]+)"}],
+            arguments=["--input", "/opt/ml/processing/input/data"],
+        )
         job_execute(job_id=job.pk)
         job.refresh_from_db()
         assert job.status == JobStatus.COMPLETED, job.failure_reason
@@ -94,7 +107,11 @@ class TestDriver:
         job = create(project, admin_user, script=script)
         job_execute(job_id=job.pk)
         job.refresh_from_db()
-        assert (job.status, job.exit_code, job.failure_reason) == (JobStatus.FAILED, 3, "bad hyperparameter: eta")
+        assert (job.status, job.exit_code, job.failure_reason) == (
+            JobStatus.FAILED,
+            3,
+            "bad hyperparameter: eta",
+        )
 
     def test_max_runtime_stops_the_job(self, project, admin_user, settings):
         settings.STUDIO_STOP_GRACE_SECONDS = 0.5
@@ -123,7 +140,9 @@ class TestDriver:
         assert job.status == JobStatus.FAILED
         assert "changed since the job was created" in job.failure_reason
 
-    def test_an_input_removed_after_creation_fails_the_job_with_its_name(self, project, admin_user, csv_artifact):
+    def test_an_input_removed_after_creation_fails_the_job_with_its_name(
+        self, project, admin_user, csv_artifact
+    ):
         job = create(project, admin_user, inputs=[{"name": "data", "source_uri": csv_artifact.uri}])
         store_for(csv_artifact.uri).delete(csv_artifact.uri)
         job_execute(job_id=job.pk)
@@ -177,7 +196,9 @@ class TestStop:
 class TestReaper:
     def test_a_job_without_heartbeat_is_failed(self, project, admin_user, settings):
         job = create(project, admin_user)
-        job.transition(JobStatus.IN_PROGRESS, secondary=SecondaryStatus.PROCESSING, extra={"worker": "host:42"})
+        job.transition(
+            JobStatus.IN_PROGRESS, secondary=SecondaryStatus.PROCESSING, extra={"worker": "host:42"}
+        )
         Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=5))
         fresh = create(project, admin_user, name="fresh")
         fresh.transition(JobStatus.IN_PROGRESS, secondary=SecondaryStatus.PROCESSING)
@@ -185,17 +206,21 @@ class TestReaper:
         assert jobs_reap()["failed"] == 1
         job.refresh_from_db()
         assert job.status == JobStatus.FAILED
-        assert "host:42" in job.failure_reason and "stopped sending heartbeats" in job.failure_reason
+        assert "host:42" in job.failure_reason
+        assert "stopped sending heartbeats" in job.failure_reason
         assert Job.objects.get(pk=fresh.pk).status == JobStatus.IN_PROGRESS
 
-    def test_a_job_no_worker_picked_up_is_queued_again_once(self, project, admin_user, settings,
-                                                            django_capture_on_commit_callbacks):
+    def test_a_job_no_worker_picked_up_is_queued_again_once(
+        self, project, admin_user, settings, django_capture_on_commit_callbacks
+    ):
         from unittest import mock
 
         job = create(project, admin_user)
         Job.objects.filter(pk=job.pk).update(queued_at=timezone.now() - timedelta(hours=1))
-        with mock.patch("jobs.tasks.execute_job.apply_async") as send, \
-                django_capture_on_commit_callbacks(execute=True):
+        with (
+            mock.patch("jobs.tasks.execute_job.apply_async") as send,
+            django_capture_on_commit_callbacks(execute=True),
+        ):
             assert jobs_reap()["requeued"] == 1
             assert jobs_reap()["requeued"] == 0  # not again until the interval passes
         send.assert_called_once_with(args=[job.pk])
@@ -210,7 +235,9 @@ class TestReaper:
 
 class TestParsingAndRecording:
     def test_metric_regexes_take_the_first_group_and_count_steps(self):
-        parser = MetricParser([{"name": "loss", "regex": r"loss=(\S+)"}, {"name": "acc", "regex": r"acc=([0-9.]+)"}])
+        parser = MetricParser(
+            [{"name": "loss", "regex": r"loss=(\S+)"}, {"name": "acc", "regex": r"acc=([0-9.]+)"}]
+        )
         assert parser.parse("epoch 1 loss=0.5 acc=0.9") == [("loss", 0.5, 0), ("acc", 0.9, 0)]
         assert parser.parse("loss=nan") == []
         assert parser.parse("loss=abc") == []
@@ -239,7 +266,9 @@ class TestParsingAndRecording:
         assert env["OMP_NUM_THREADS"] == env["SM_NUM_CPUS"]
 
     def test_sagemaker_paths_in_arguments_map_to_the_job_directory(self, tmp_path):
-        assert LocalBackend._local_path("/opt/ml/processing/input/x", tmp_path) == str(tmp_path / "processing/input/x")
+        assert LocalBackend._local_path("/opt/ml/processing/input/x", tmp_path) == str(
+            tmp_path / "processing/input/x"
+        )
         assert LocalBackend._local_path("--flag", tmp_path) == "--flag"
 
 

@@ -49,7 +49,11 @@ def purge_queues(env: dict[str, str]) -> None:
     """Drop messages a previous run left, whose job ids may name rows of this run's fresh database."""
     subprocess.run(
         [sys.executable, "-m", "celery", "-A", "studio", "purge", "-f", "-Q", "default,jobs"],
-        cwd=ROOT, env=env, capture_output=True, timeout=60, check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -59,10 +63,30 @@ class WorkerProcess:
         purge_queues(env)
         self.log = open(Path(settings.DATA_DIR) / f"worker-{os.getpid()}-{time.time_ns()}.log", "w+b")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "studio", "worker", "-Q", "default,jobs",
-             "--concurrency", str(concurrency), "--pool", "prefork", "--without-gossip",
-             "--without-mingle", "--without-heartbeat", "--loglevel", "INFO"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "studio",
+                "worker",
+                "-Q",
+                "default,jobs",
+                "--concurrency",
+                str(concurrency),
+                "--pool",
+                "prefork",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--loglevel",
+                "INFO",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def wait_ready(self, timeout: float = 60) -> None:

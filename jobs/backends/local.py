@@ -27,7 +27,16 @@ from studio.artifacts import ArtifactError, download_prefix, sha256_of_stream, s
 from studio.instance_types import instance_type_get
 
 # What a job's process inherits from the worker; nothing else (no database URL, no secret key).
-INHERITED_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "VIRTUAL_ENV")
+INHERITED_ENV = (
+    "PATH",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "OPENBLAS_CORETYPE",
+    "OPENBLAS_L2_SIZE",
+    "VIRTUAL_ENV",
+)
 PR_SET_PDEATHSIG = 1
 # SageMaker scripts name /opt/ml/... paths in their arguments; locally those live in the job's directory.
 SAGEMAKER_ROOT = "/opt/ml/"
@@ -97,7 +106,7 @@ class LocalRun:
 class LocalBackend(ComputeBackend):
     name = "local"
 
-    def submit(self, job: Job, recorder) -> LocalRun:  # noqa: ANN001 - JobRecorder, imported lazily
+    def submit(self, job: Job, recorder) -> LocalRun:
         workdir = settings.STUDIO_WORK_DIR / str(job.uuid)
         shutil.rmtree(workdir, ignore_errors=True)
         run = LocalRun(job=job, workdir=workdir)
@@ -138,8 +147,10 @@ class LocalBackend(ComputeBackend):
                 "SM_HOSTS": '["algo-1"]',
             }
         )
-        recorder.system(f"Running {script_path.name} on {job.instance_type}: {len(limits.cpus)} CPU(s), "
-                        f"{limits.memory_bytes // 1024**3} GiB, {len(limits.gpus)} GPU(s)")
+        recorder.system(
+            f"Running {script_path.name} on {job.instance_type}: {len(limits.cpus)} CPU(s), "
+            f"{limits.memory_bytes // 1024**3} GiB, {len(limits.gpus)} GPU(s)"
+        )
         try:
             run.process = subprocess.Popen(
                 [sys.executable, "-u", str(script_path), *arguments],
@@ -149,7 +160,7 @@ class LocalBackend(ComputeBackend):
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group, so stop reaches its children too
-                preexec_fn=limits.apply_in_child,  # noqa: PLW1509 - the worker's task thread forks
+                preexec_fn=limits.apply_in_child,
             )
         except OSError as exc:
             raise BackendError(f"Could not start the script: {exc}") from exc
@@ -184,29 +195,48 @@ class LocalBackend(ComputeBackend):
         config = {
             "ProcessingJobName": job.name,
             "ProcessingInputs": [
-                {"InputName": item["name"], "S3Input": {"S3Uri": item["source_uri"],
-                 "LocalPath": f"/opt/ml/processing/input/{item['name']}"}}
+                {
+                    "InputName": item["name"],
+                    "S3Input": {
+                        "S3Uri": item["source_uri"],
+                        "LocalPath": f"/opt/ml/processing/input/{item['name']}",
+                    },
+                }
                 for item in spec.get("inputs", [])
             ],
-            "ProcessingOutputConfig": {"Outputs": [
-                {"OutputName": item["name"], "S3Output": {"S3Uri": item["destination_uri"],
-                 "LocalPath": f"/opt/ml/processing/output/{item['name']}", "S3UploadMode": "EndOfJob"}}
-                for item in spec.get("outputs", [])
-            ]},
-            "ProcessingResources": {"ClusterConfig": {"InstanceCount": job.instance_count,
-                                                      "InstanceType": job.instance_type}},
+            "ProcessingOutputConfig": {
+                "Outputs": [
+                    {
+                        "OutputName": item["name"],
+                        "S3Output": {
+                            "S3Uri": item["destination_uri"],
+                            "LocalPath": f"/opt/ml/processing/output/{item['name']}",
+                            "S3UploadMode": "EndOfJob",
+                        },
+                    }
+                    for item in spec.get("outputs", [])
+                ]
+            },
+            "ProcessingResources": {
+                "ClusterConfig": {"InstanceCount": job.instance_count, "InstanceType": job.instance_type}
+            },
             "AppSpecification": {"ContainerArguments": spec.get("arguments", [])},
             "Environment": spec.get("environment", {}),
             "StoppingCondition": {"MaxRuntimeInSeconds": job.max_runtime_seconds},
         }
-        resource_config = {"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "lo",
-                           "current_instance_type": job.instance_type}
+        resource_config = {
+            "current_host": "algo-1",
+            "hosts": ["algo-1"],
+            "network_interface_name": "lo",
+            "current_instance_type": job.instance_type,
+        }
         (workdir / "config/processingjobconfig.json").write_text(json.dumps(config, indent=2))
         (workdir / "config/resourceconfig.json").write_text(json.dumps(resource_config))
 
     @staticmethod
     def _read_output(run: LocalRun) -> None:
-        assert run.process is not None and run.process.stdout is not None
+        assert run.process is not None
+        assert run.process.stdout is not None
         for raw in iter(run.process.stdout.readline, b""):
             run.lines.put(raw.decode("utf-8", errors="replace"))
         run.lines.put(None)
@@ -257,7 +287,7 @@ class LocalBackend(ComputeBackend):
         self._signal(handle, signal.SIGTERM)
         handle.kill_at = time.monotonic() + grace_seconds
 
-    def collect(self, handle: LocalRun, recorder) -> list[dict]:  # noqa: ANN001
+    def collect(self, handle: LocalRun, recorder) -> list[dict]:
         from studio.services import artifact_record  # studio.services imports nothing of jobs
 
         job = handle.job
@@ -271,12 +301,14 @@ class LocalBackend(ComputeBackend):
                 raise BackendError(f"Output '{item['name']}': {exc}") from exc
             for obj in stored:
                 artifact_record(project=job.project, stored=obj, origin=f"processing-job/{job.name}")
-            produced.append({
-                "name": item["name"],
-                "uri": item["destination_uri"],
-                "files": len(stored),
-                "bytes": sum(obj.size for obj in stored),
-            })
+            produced.append(
+                {
+                    "name": item["name"],
+                    "uri": item["destination_uri"],
+                    "files": len(stored),
+                    "bytes": sum(obj.size for obj in stored),
+                }
+            )
             recorder.system(f"Output '{item['name']}': {len(stored)} file(s) to {item['destination_uri']}")
         return produced
 

@@ -12,8 +12,14 @@ class Command(BaseCommand):
         result = demo_seed()
         if result.password:
             self.stdout.write(self.style.SUCCESS("Demo admin created. These are shown once; keep them:"))
-            self.stdout.write(f"  username: {DEMO_USER}\n  password: {result.password}\n  API key:  {result.api_key}")
+            self.stdout.write(
+                f"  username: {DEMO_USER}\n  password: {result.password}\n  API key:  {result.api_key}"
+            )
         else:
-            self.stdout.write(f"Demo admin {DEMO_USER!r} exists (reset its password with "
-                              f"`python manage.py changepassword {DEMO_USER}`).")
-        self.stdout.write(f"Project {result.project.name!r}: demo job {result.job.name} is {result.job.status}.")
+            self.stdout.write(
+                f"Demo admin {DEMO_USER!r} exists (reset its password with "
+                f"`python manage.py changepassword {DEMO_USER}`)."
+            )
+        self.stdout.write(
+            f"Project {result.project.name!r}: demo job {result.job.name} is {result.job.status}."
+        )

@@ -26,24 +26,58 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=env_int("PORT", 8000, minimum=1))
-        parser.add_argument("--concurrency", type=int, default=env_int("STUDIO_WORKER_CONCURRENCY", 2, minimum=1),
-                            help="Jobs the worker runs at once.")
+        parser.add_argument(
+            "--concurrency",
+            type=int,
+            default=env_int("STUDIO_WORKER_CONCURRENCY", 2, minimum=1),
+            help="Jobs the worker runs at once.",
+        )
 
     def handle(self, *args, host: str, port: int, concurrency: int, **options) -> None:
-        queues = sorted({settings.CELERY_TASK_DEFAULT_QUEUE, *(r["queue"] for r in settings.CELERY_TASK_ROUTES.values())})
+        queues = sorted(
+            {settings.CELERY_TASK_DEFAULT_QUEUE, *(r["queue"] for r in settings.CELERY_TASK_ROUTES.values())}
+        )
         commands = {
-            "web": [_bin("gunicorn"), "studio.wsgi:application", "--bind", f"{host}:{port}",
-                    "--workers", "2", "--threads", "4", "--access-logfile", "-"],
-            "worker": [_bin("celery"), "-A", "studio", "worker", "-Q", ",".join(queues),
-                       "--concurrency", str(concurrency), "--loglevel", "INFO"],
-            "beat": [_bin("celery"), "-A", "studio", "beat", "--loglevel", "INFO",
-                     "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME],
+            "web": [
+                _bin("gunicorn"),
+                "studio.wsgi:application",
+                "--bind",
+                f"{host}:{port}",
+                "--workers",
+                "2",
+                "--threads",
+                "4",
+                "--access-logfile",
+                "-",
+            ],
+            "worker": [
+                _bin("celery"),
+                "-A",
+                "studio",
+                "worker",
+                "-Q",
+                ",".join(queues),
+                "--concurrency",
+                str(concurrency),
+                "--loglevel",
+                "INFO",
+            ],
+            "beat": [
+                _bin("celery"),
+                "-A",
+                "studio",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                settings.CELERY_BEAT_SCHEDULE_FILENAME,
+            ],
         }
         processes = {name: subprocess.Popen(argv) for name, argv in commands.items()}
         self.stdout.write(self.style.SUCCESS(f"Studio is running at http://{host}:{port}/ (Ctrl-C stops it)"))
         stopping = False
 
-        def request_stop(signum: int, frame) -> None:  # noqa: ANN001
+        def request_stop(signum: int, frame) -> None:
             nonlocal stopping
             stopping = True
 
