@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from jobs import selectors, services
-from jobs.models import JobKind
+from jobs.models import JobKind, JobStatus
 from jobs.serializers import (
     JobDetailSerializer,
     JobLogSerializer,
@@ -40,6 +40,12 @@ class ProcessingJobListApi(ProjectScopedView):
 
     @extend_schema(parameters=JOB_FILTERS)
     def get(self, request: Request, project: str) -> Response:
+        wanted = request.query_params.get("status")
+        if wanted and wanted not in JobStatus.values:
+            return Response(
+                {"status": [f"Unknown status {wanted!r}; use one of {', '.join(JobStatus.values)}."]},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
         return self.paginated(
             selectors.jobs_of(self.project, kind=self.kind, filters=request.query_params), JobSerializer
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 from studio.models import Project, name_validator
@@ -163,24 +163,39 @@ class Job(models.Model):
         if failure_reason:
             fields["failure_reason"] = failure_reason[:1024]
         fields.update(extra or {})
-        updated = Job.objects.filter(pk=self.pk, status__in=predecessors(target)).update(**fields)
-        if not updated:
-            current = Job.objects.filter(pk=self.pk).values_list("status", flat=True).first()
-            raise IllegalTransition(self, current or "deleted", target)
+        # One transaction: a reader never sees the new status without its status_history event.
+        with transaction.atomic():
+            updated = Job.objects.filter(pk=self.pk, status__in=predecessors(target)).update(**fields)
+            if not updated:
+                current = Job.objects.filter(pk=self.pk).values_list("status", flat=True).first()
+                raise IllegalTransition(self, current or "deleted", target)
+            JobStatusEvent.objects.create(
+                job=self, status=target, secondary_status=secondary, message=message, created_at=now
+            )
         for key, value in fields.items():
             setattr(self, key, value)
-        JobStatusEvent.objects.create(
-            job=self, status=target, secondary_status=secondary, message=message, created_at=now
-        )
 
     def set_secondary(self, secondary: str, message: str = "") -> None:
-        """Record a step inside the current status (Downloading, Processing, Uploading, ...)."""
+        """Record a step inside InProgress (Downloading, Processing, Uploading, ...).
+
+        A job that meanwhile moved on (a stop request set Stopping) keeps the secondary status
+        that move gave it.
+        """
         now = timezone.now()
-        Job.objects.filter(pk=self.pk).update(secondary_status=secondary, updated_at=now)
+        with transaction.atomic():
+            updated = Job.objects.filter(pk=self.pk, status=JobStatus.IN_PROGRESS).update(
+                secondary_status=secondary, updated_at=now
+            )
+            if not updated:
+                return
+            JobStatusEvent.objects.create(
+                job=self,
+                status=JobStatus.IN_PROGRESS,
+                secondary_status=secondary,
+                message=message,
+                created_at=now,
+            )
         self.secondary_status = secondary
-        JobStatusEvent.objects.create(
-            job=self, status=self.status, secondary_status=secondary, message=message, created_at=now
-        )
 
 
 class JobStatusEvent(models.Model):

@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 CHANNEL_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,255}$")
+# The script keeps its file name in the job's code folder: a plain name, never a path.
+SCRIPT_FILENAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,250}\.py$")
 MAX_RUNTIME_LIMIT = 28 * 24 * 3600
 MAX_IO = 10
 MAX_ENVIRONMENT = 100
@@ -86,6 +88,9 @@ def _check_resources(errors: _Errors, instance_type: str, instance_count: int, m
 def _check_script_file(errors: _Errors, filename: str, stream: BinaryIO) -> bytes | None:
     if not filename.endswith(".py"):
         errors.add("script", f"{filename!r} is not a Python file; upload a .py script.")
+        return None
+    if not SCRIPT_FILENAME.match(filename):
+        errors.add("script", f"{filename!r}: name the script with letters, digits, '.', '_' or '-' only.")
         return None
     content = stream.read(settings.STUDIO_MAX_SCRIPT_BYTES + 1)
     if len(content) > settings.STUDIO_MAX_SCRIPT_BYTES:
@@ -218,7 +223,9 @@ def processing_job_create(
         existing = Job.objects.filter(project=project, kind=kind, client_token=client_token).first()
         if existing is not None:
             return existing, False
-    max_runtime = max_runtime_seconds or settings.STUDIO_DEFAULT_MAX_RUNTIME_SECONDS
+    max_runtime = (
+        settings.STUDIO_DEFAULT_MAX_RUNTIME_SECONDS if max_runtime_seconds is None else max_runtime_seconds
+    )
     job_uuid = uuid.uuid4()
     job_prefix = join_uri(project_prefix(project.name), "processing-jobs", name or "-")
 
@@ -235,6 +242,13 @@ def processing_job_create(
             script_uri = check_project_uri(project.name, script_uri)
             if not script_uri.endswith(".py") or not store_for(script_uri).exists(script_uri):
                 raise ArtifactError(f"{script_uri} is not an existing .py file")
+            # The same checks as an uploaded script; the job then stores its own copy of what was read.
+            script_filename = script_uri.rsplit("/", 1)[-1]
+            script_errors = _Errors()
+            with store_for(script_uri).open(script_uri) as handle:
+                script_content = _check_script_file(script_errors, script_filename, handle)
+            for message in script_errors.get("script", []):
+                errors.add("script_uri", message)
         except ArtifactError as exc:
             errors.add("script_uri", str(exc))
     checked_inputs = _check_inputs(errors, project, inputs)
@@ -244,15 +258,10 @@ def processing_job_create(
     checked_metrics = _check_metric_definitions(errors, list(metric_definitions or []))
     errors.raise_if_any()
 
-    if script_content is not None:
-        # The job's own folder carries its uuid, so a racing create of the same name writes elsewhere.
-        script_uri = join_uri(job_prefix, str(job_uuid), "code", script_filename or "script.py")
-        stored = store_for(script_uri).put(script_uri, io.BytesIO(script_content))
-    else:
-        with store_for(script_uri).open(script_uri) as handle:
-            stored = store_for(script_uri).put(
-                join_uri(job_prefix, str(job_uuid), "code", script_uri.rsplit("/", 1)[-1]), handle
-            )
+    assert script_content is not None  # every valid request has read its script by now
+    # The job's own folder carries its uuid, so a racing create of the same name writes elsewhere.
+    script_uri = join_uri(job_prefix, str(job_uuid), "code", script_filename or "script.py")
+    stored = store_for(script_uri).put(script_uri, io.BytesIO(script_content))
     spec = {
         "script": {"uri": stored.uri, "filename": stored.uri.rsplit("/", 1)[-1], "sha256": stored.sha256},
         "inputs": checked_inputs,

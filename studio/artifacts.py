@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 import boto3
 from botocore.exceptions import ClientError
@@ -72,7 +72,9 @@ def normalize_uri(uri: str) -> str:
     """Return the URI in canonical form, refusing anything that could escape its prefix."""
     parsed = urlparse(uri)
     if parsed.scheme == "file":
-        path = unquote(parsed.path)
+        # No percent-decoding: URIs here are built by joining plain names, and decoding would let
+        # "..%2f" in a name become a path step.
+        path = parsed.path
         if not path.startswith("/"):
             raise ArtifactError(f"{uri!r} is not an absolute file:// URI")
         return "file://" + os.path.normpath(path)
@@ -150,13 +152,13 @@ class FileStore(ArtifactStore):
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         root = self._path(prefix)
         if root.is_file():
-            yield ObjectInfo(uri=root.as_uri(), size=root.stat().st_size)
+            yield ObjectInfo(uri=f"file://{root}", size=root.stat().st_size)
             return
         if not root.is_dir():
             return
         for path in sorted(root.rglob("*")):
             if path.is_file() and not path.name.startswith(".upload-"):
-                yield ObjectInfo(uri=path.as_uri(), size=path.stat().st_size)
+                yield ObjectInfo(uri=f"file://{path}", size=path.stat().st_size)
 
     def delete(self, uri: str) -> None:
         self._path(uri).unlink(missing_ok=True)

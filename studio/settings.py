@@ -195,7 +195,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = "UTC"
 
 # --- Artifact store -----------------------------------------------------------------------------
-STUDIO_ARTIFACT_URI = env_str("STUDIO_ARTIFACT_URI", (DATA_DIR / "artifacts").as_uri()).rstrip("/")
+STUDIO_ARTIFACT_URI = env_str("STUDIO_ARTIFACT_URI", f"file://{DATA_DIR / 'artifacts'}").rstrip("/")
 STUDIO_IMPORT_ROOTS = [root.rstrip("/") for root in env_list("STUDIO_IMPORT_ROOTS")]
 AWS_ENDPOINT_URL = env_str("AWS_ENDPOINT_URL") or None
 AWS_REGION = env_str("AWS_REGION", env_str("AWS_DEFAULT_REGION", "us-east-1"))

@@ -20,7 +20,7 @@ PASSWORD = "correct-horse-battery"
 def _isolated_artifacts(tmp_path, settings):
     """Each test writes artifacts and job directories of its own (file:// mode)."""
     if settings.STUDIO_ARTIFACT_URI.startswith("file://"):
-        settings.STUDIO_ARTIFACT_URI = (tmp_path / "artifacts").as_uri()
+        settings.STUDIO_ARTIFACT_URI = f"file://{tmp_path / 'artifacts'}"
     settings.STUDIO_WORK_DIR = tmp_path / "work"
     yield
     shutil.rmtree(tmp_path / "work", ignore_errors=True)

@@ -1,0 +1,288 @@
+"""Who may call which API route: every route of studio/api_urls.py and jobs/api_urls.py, for every persona.
+
+The table below is the contract. ``permission`` is the least a member's role must allow; ``None``
+means any signed-in user (the route is not project-scoped), and ``PUBLIC`` means anyone, signed in
+or not. Roles: viewer = view; editor = view, create, operate; admin = everything (manage included).
+
+Expected answers:
+- anonymous: 401 (the Bearer authenticator names a WWW-Authenticate scheme, so DRF answers 401, not 403);
+- a member whose role lacks the permission: 403;
+- an outsider (admin of another project) on a project-scoped route: 404, the project "does not exist";
+- otherwise the route's success code.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import URLPattern, URLResolver, get_resolver
+from rest_framework.test import APIClient
+
+from jobs.models import Job, JobKind, JobStatus
+from studio.models import ApiKey, Membership
+from studio.roles import Permission, Role, role_allows
+from studio.services import api_key_create, api_key_revoke, membership_set
+from tests.conftest import api_client_for, make_user, processing_request
+
+PUBLIC = "public"
+SIGNED_IN = None
+
+
+class Route(NamedTuple):
+    method: str
+    url: str  # {project}, {job}, {member}, {key} and {instance_type} are filled in per test
+    permission: Permission | str | None
+    success: int
+
+
+# fmt: off
+ROUTES = [
+    #     method    url template                                                minimum role        success
+    Route("GET",    "/api/v1/instance-types/",                                  PUBLIC,             200),
+    Route("GET",    "/api/v1/instance-types/{instance_type}/",                  PUBLIC,             200),
+    Route("GET",    "/api/v1/api-keys/",                                        SIGNED_IN,          200),
+    Route("POST",   "/api/v1/api-keys/",                                        SIGNED_IN,          201),
+    Route("DELETE", "/api/v1/api-keys/{key}/",                                  SIGNED_IN,          204),
+    Route("GET",    "/api/v1/projects/",                                        SIGNED_IN,          200),
+    Route("POST",   "/api/v1/projects/",                                        SIGNED_IN,          201),
+    Route("GET",    "/api/v1/projects/{project}/",                              Permission.VIEW,    200),
+    Route("PATCH",  "/api/v1/projects/{project}/",                              Permission.MANAGE,  200),
+    Route("GET",    "/api/v1/projects/{project}/members/",                      Permission.VIEW,    200),
+    Route("POST",   "/api/v1/projects/{project}/members/",                      Permission.MANAGE,  201),
+    Route("PATCH",  "/api/v1/projects/{project}/members/{member}/",             Permission.MANAGE,  200),
+    Route("DELETE", "/api/v1/projects/{project}/members/{member}/",             Permission.MANAGE,  204),
+    Route("GET",    "/api/v1/projects/{project}/artifacts/",                    Permission.VIEW,    200),
+    Route("POST",   "/api/v1/projects/{project}/artifacts/",                    Permission.CREATE,  201),
+    Route("GET",    "/api/v1/projects/{project}/audit-events/",                 Permission.MANAGE,  200),
+    Route("GET",    "/api/v1/projects/{project}/processing-jobs/",              Permission.VIEW,    200),
+    Route("POST",   "/api/v1/projects/{project}/processing-jobs/",              Permission.CREATE,  201),
+    Route("GET",    "/api/v1/projects/{project}/processing-jobs/{job}/",        Permission.VIEW,    200),
+    Route("POST",   "/api/v1/projects/{project}/processing-jobs/{job}/stop/",   Permission.OPERATE, 202),
+    Route("GET",    "/api/v1/projects/{project}/processing-jobs/{job}/logs/",   Permission.VIEW,    200),
+    Route("GET",    "/api/v1/projects/{project}/processing-jobs/{job}/metrics/", Permission.VIEW,   200),
+]
+# fmt: on
+
+# The request bodies of the writes, made fresh for each request: (data, format).
+BODIES = {
+    ("POST", "/api/v1/api-keys/"): lambda: ({"name": "laptop"}, "json"),
+    ("POST", "/api/v1/projects/"): lambda: ({"name": "fresh-project"}, "json"),
+    ("PATCH", "/api/v1/projects/{project}/"): lambda: ({"description": "Now with labels"}, "json"),
+    ("POST", "/api/v1/projects/{project}/members/"): lambda: (
+        {"username": "nadia", "role": "viewer"},
+        "json",
+    ),
+    ("PATCH", "/api/v1/projects/{project}/members/{member}/"): lambda: ({"role": "editor"}, "json"),
+    ("POST", "/api/v1/projects/{project}/artifacts/"): lambda: (
+        {"file": SimpleUploadedFile("train.csv", b"a,b\n1,2\n"), "path": "data/new.csv"},
+        "multipart",
+    ),
+    ("POST", "/api/v1/projects/{project}/processing-jobs/"): lambda: (
+        processing_request("matrix-job"),
+        "multipart",
+    ),
+}
+
+PERSONAS = ["anonymous", "viewer", "editor", "admin", "outsider"]
+ROLE_OF = {"viewer": Role.VIEWER, "editor": Role.EDITOR, "admin": Role.ADMIN}
+
+
+def expected_status(route: Route, persona: str) -> int:
+    if persona == "anonymous":
+        return route.success if route.permission == PUBLIC else 401
+    if route.permission in (PUBLIC, SIGNED_IN):
+        return route.success
+    if persona == "outsider":
+        return 404
+    return route.success if role_allows(ROLE_OF[persona], route.permission) else 403
+
+
+def _route_id(route: Route) -> str:
+    return f"{route.method} {route.url}"
+
+
+def _api_urls() -> set[str]:
+    """Every URL pattern below /api/v1/, as "/api/v1/..." with its converters as in the table."""
+    found: set[str] = set()
+
+    def walk(patterns, prefix: str) -> None:
+        for entry in patterns:
+            if isinstance(entry, URLResolver):
+                walk(entry.url_patterns, prefix + str(entry.pattern))
+            elif isinstance(entry, URLPattern):
+                found.add("/" + prefix + str(entry.pattern))
+
+    walk(get_resolver().url_patterns, "")
+    return {url for url in found if url.startswith("/api/v1/")}
+
+
+def test_the_table_covers_every_api_route():
+    """A route added to api_urls.py without a row here fails this test, so the matrix stays complete."""
+    placeholders = {
+        "<str:project>": "{project}",
+        "<str:username>": "{member}",
+        "<uuid:key_uuid>": "{key}",
+    }
+    routed = set()
+    for url in _api_urls():
+        for converter, placeholder in placeholders.items():
+            url = url.replace(converter, placeholder)
+        name = "{instance_type}" if url.startswith("/api/v1/instance-types/") else "{job}"
+        routed.add(url.replace("<str:name>", name))
+    table = {route.url for route in ROUTES}
+    assert routed == table
+
+
+@pytest.fixture
+def world(personas, project, admin_user):
+    """The project with a Pending job, a plain member to change, and a stranger to add."""
+    job = Job.objects.create(
+        project=project,
+        kind=JobKind.PROCESSING,
+        name="existing-job",
+        created_by=admin_user,
+        instance_type="ml.m5.large",
+        max_runtime_seconds=60,
+        spec={
+            "script": {"uri": "", "filename": "x.py", "sha256": ""},
+            "inputs": [],
+            "outputs": [],
+            "arguments": [],
+            "environment": {},
+        },
+    )
+    member = make_user("tess")
+    membership_set(project=project, user=member, role=Role.VIEWER, actor=admin_user)
+    make_user("nadia")
+    return {"job": job, "member": member, **personas}
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize("route", ROUTES, ids=_route_id)
+def test_each_persona_gets_the_expected_answer_on_each_route(world, route, persona):
+    user = world.get(persona)
+    client = api_client_for(user)
+    key_uuid = "00000000-0000-0000-0000-000000000000"
+    if user is not None:
+        key_uuid = ApiKey.objects.filter(user=user).order_by("created_at").first().uuid
+    url = route.url.format(
+        project="vision", job=world["job"].name, member="tess", key=key_uuid, instance_type="ml.m5.xlarge"
+    )
+    if (route.method, route.url) in BODIES:
+        data, fmt = BODIES[route.method, route.url]()
+        response = getattr(client, route.method.lower())(url, data, format=fmt)
+    else:
+        response = client.generic(route.method, url)
+
+    expected = expected_status(route, persona)
+    assert response.status_code == expected, (persona, route, response.content[:300])
+    if expected == 401:
+        assert response["WWW-Authenticate"] == "Bearer"
+    if expected in (401, 403, 404):
+        assert "detail" in response.json()
+
+
+@pytest.mark.parametrize("persona", ["viewer", "outsider"])
+def test_a_refused_write_changes_nothing(world, persona):
+    """A viewer's or outsider's stop, member change and job create leave every row as it was."""
+    client = api_client_for(world[persona])
+
+    client.post("/api/v1/projects/vision/processing-jobs/existing-job/stop/")
+    client.patch("/api/v1/projects/vision/members/tess/", {"role": Role.ADMIN}, format="json")
+    client.post("/api/v1/projects/vision/processing-jobs/", processing_request("sneaky"), format="multipart")
+
+    world["job"].refresh_from_db()
+    assert world["job"].status == JobStatus.PENDING
+    assert Membership.objects.get(user=world["member"]).role == Role.VIEWER
+    assert not Job.objects.filter(name="sneaky").exists()
+
+
+def test_a_superuser_acts_as_admin_in_every_project(world):
+    operator = get_user_model().objects.create_superuser("root", password="x")
+    client = api_client_for(operator)
+
+    assert client.get("/api/v1/projects/vision/audit-events/").status_code == 200
+    names = [item["name"] for item in client.get("/api/v1/projects/").json()["results"]]
+    assert names == ["other", "vision"]
+
+
+# --- authentication ------------------------------------------------------------------------------
+
+
+def test_a_revoked_api_key_is_refused_with_401(admin_user, project):
+    api_key, key = api_key_create(user=admin_user, name="old")
+    api_key_revoke(api_key=api_key, actor=admin_user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+
+    response = client.get("/api/v1/projects/vision/")
+
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Unknown or revoked API key."}
+
+
+def test_an_api_key_of_a_deactivated_user_is_refused(admin_user, project):
+    _, key = api_key_create(user=admin_user, name="old")
+    admin_user.is_active = False
+    admin_user.save()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+
+    assert client.get("/api/v1/projects/").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Bearer",  # no key
+        "Bearer stk_abc extra",  # two words after the scheme
+        "Bearer stk_not-a-real-key",  # a key that does not exist
+        "Bearer not-even-our-prefix",
+        "Token stk_abc",  # another scheme: nobody authenticates, so it is anonymous
+        "bearer stk_abc",  # the scheme is case-sensitive here
+        "stk_abc",
+    ],
+)
+def test_a_malformed_or_unknown_authorization_header_gets_401(admin_user, project, header):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=header)
+
+    response = client.get("/api/v1/projects/vision/")
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Bearer"
+    assert "detail" in response.json()
+
+
+def test_a_bad_header_is_refused_even_on_a_public_route(db):
+    """Authentication runs before AllowAny: a wrong key is an error, not a silent anonymous call."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Bearer stk_unknown")
+
+    assert client.get("/api/v1/instance-types/").status_code == 401
+
+
+def test_a_signed_in_browser_session_can_read_the_api(viewer_user):
+    client = APIClient()
+    client.force_login(viewer_user)
+
+    response = client.get("/api/v1/projects/vision/processing-jobs/")
+
+    assert response.status_code == 200
+    assert response.json()["results"] == []
+
+
+def test_a_session_write_without_a_csrf_token_is_refused(editor_user):
+    """Session auth keeps Django's CSRF protection; API keys need none (they are not sent by browsers)."""
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(editor_user)
+
+    response = client.post(
+        "/api/v1/projects/vision/artifacts/", {"file": SimpleUploadedFile("a.csv", b"x")}, format="multipart"
+    )
+
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["detail"]
