@@ -103,9 +103,10 @@ class ProjectDetailApi(ProjectScopedView):
     def patch(self, request: Request, project: str) -> Response:
         data = ProjectUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        self.project.description = data.validated_data["description"]
-        self.project.save(update_fields=["description"])
-        return Response(ProjectSerializer(self.project).data)
+        project = services.project_update(
+            project=self.project, actor=request.user, description=data.validated_data["description"]
+        )
+        return Response(ProjectSerializer(project).data)
 
 
 class MemberListApi(ProjectScopedView):

@@ -62,6 +62,22 @@ def project_create(*, name: str, user: AbstractBaseUser, description: str = "") 
 
 
 @transaction.atomic
+def project_update(*, project: Project, actor: AbstractBaseUser, description: str) -> Project:
+    changed = {"description": {"from": project.description, "to": description}}
+    project.description = description
+    project.save(update_fields=["description"])
+    audit_record(
+        actor=actor,
+        action="update",
+        target_type="project",
+        target_name=project.name,
+        project=project,
+        details=changed,
+    )
+    return project
+
+
+@transaction.atomic
 def membership_set(
     *, project: Project, user: AbstractBaseUser, role: str, actor: AbstractBaseUser
 ) -> Membership:

@@ -86,6 +86,8 @@ def test_an_admin_updates_the_project_description(project, admin_user):
     assert response.json()["description"] == "Cats"
     project.refresh_from_db()
     assert project.description == "Cats"
+    event = project.audit_events.get(action="update")
+    assert (event.actor, event.details["description"]["to"]) == (admin_user, "Cats")
 
 
 # --- members -------------------------------------------------------------------------------------
