@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import logging
 import re
 import uuid
@@ -195,6 +197,20 @@ def _check_metric_definitions(errors: _Errors, definitions: list[dict]) -> list[
     return checked
 
 
+def _request_fingerprint(**request: object) -> str:
+    return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _job_for_token(project: Project, kind: str, client_token: str, fingerprint: str) -> Job | None:
+    """The job an earlier request with this token created; a different request reusing it is refused."""
+    job = Job.objects.filter(project=project, kind=kind, client_token=client_token).first()
+    if job is not None and job.spec.get("request_sha256") != fingerprint:
+        raise ValidationError(
+            {"client_token": f"This client_token was used for a different request (job {job.name})."}
+        )
+    return job
+
+
 def processing_job_create(
     *,
     project: Project,
@@ -219,8 +235,24 @@ def processing_job_create(
     the first one made. Nothing is stored unless the whole request is valid.
     """
     kind = JobKind.PROCESSING
+    if script_file is not None:
+        # Read once (bounded), so the request fingerprint and the checks below see the same bytes.
+        script_file = io.BytesIO(script_file.read(settings.STUDIO_MAX_SCRIPT_BYTES + 1))
+    fingerprint = _request_fingerprint(
+        name=name,
+        script_sha256=hashlib.sha256(script_file.getvalue()).hexdigest() if script_file else "",
+        script_uri=script_uri,
+        inputs=list(inputs),
+        outputs=list(outputs),
+        arguments=arguments,
+        environment=environment,
+        instance_type=instance_type,
+        instance_count=instance_count,
+        max_runtime_seconds=max_runtime_seconds,
+        metric_definitions=metric_definitions,
+    )
     if client_token:
-        existing = Job.objects.filter(project=project, kind=kind, client_token=client_token).first()
+        existing = _job_for_token(project, kind, client_token, fingerprint)
         if existing is not None:
             return existing, False
     max_runtime = (
@@ -268,6 +300,7 @@ def processing_job_create(
         "outputs": checked_outputs,
         "arguments": checked_arguments,
         "environment": checked_environment,
+        "request_sha256": fingerprint,
     }
     try:
         with transaction.atomic():
@@ -301,7 +334,7 @@ def processing_job_create(
     except IntegrityError as exc:
         store_for(stored.uri).delete(stored.uri)
         if client_token:
-            existing = Job.objects.filter(project=project, kind=kind, client_token=client_token).first()
+            existing = _job_for_token(project, kind, client_token, fingerprint)
             if existing is not None:
                 return existing, False
         raise ValidationError({"name": f"A processing job named {name!r} already exists."}) from exc

@@ -115,6 +115,18 @@ def test_a_retry_with_the_same_client_token_returns_the_same_job(editor_api, pro
     assert AuditEvent.objects.filter(target_type="processing-job").count() == 1
 
 
+def test_a_client_token_reused_for_a_different_request_is_refused(editor_api, project):
+    editor_api.post(JOBS_URL, processing_request(client_token="tok-1"), format="multipart")
+
+    response = editor_api.post(
+        JOBS_URL, processing_request("another-name", client_token="tok-1"), format="multipart"
+    )
+
+    assert response.status_code == 400
+    assert "different request" in response.json()["client_token"][0]
+    assert list(Job.objects.values_list("name", flat=True)) == ["prep-1"]
+
+
 def test_a_different_client_token_with_the_same_name_is_a_duplicate(editor_api, project):
     editor_api.post(JOBS_URL, processing_request(client_token="tok-1"), format="multipart")
 
