@@ -18,5 +18,11 @@ class CurrentProjectMiddleware:
 
     def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> None:
         project = view_kwargs.get("project")
-        if project and hasattr(request, "session") and request.user.is_authenticated:
+        if (
+            project
+            and hasattr(request, "session")
+            and request.user.is_authenticated
+            and request.session.get(self.SESSION_KEY) != project
+        ):
+            # Only on change: live pages poll every second and would otherwise rewrite the session each time.
             request.session[self.SESSION_KEY] = project

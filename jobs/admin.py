@@ -34,7 +34,14 @@ class JobStatusEventInline(admin.TabularInline):
 @admin.register(Job)
 class JobAdmin(ReadOnlyAdmin):
     list_display = [
-        "name", "kind", "project", "status", "secondary_status", "instance_type", "created_by", "created_at",
+        "name",
+        "kind",
+        "project",
+        "status",
+        "secondary_status",
+        "instance_type",
+        "created_by",
+        "created_at",
     ]
     list_select_related = ["project", "created_by"]
     list_filter = ["status", "kind", "backend", "project"]
@@ -44,9 +51,19 @@ class JobAdmin(ReadOnlyAdmin):
         ("Status", {"fields": ["status", "secondary_status", "failure_reason", "exit_code", "worker"]}),
         ("Resources", {"fields": ["backend", "instance_type", "instance_count", "max_runtime_seconds"]}),
         ("Request", {"fields": ["spec", "metric_definitions", "outputs", "log_size"]}),
-        ("Times", {"fields": [
-            "created_at", "queued_at", "started_at", "heartbeat_at", "ended_at", "updated_at",
-        ]}),
+        (
+            "Times",
+            {
+                "fields": [
+                    "created_at",
+                    "queued_at",
+                    "started_at",
+                    "heartbeat_at",
+                    "ended_at",
+                    "updated_at",
+                ]
+            },
+        ),
     ]
     inlines = [JobStatusEventInline]
     actions = ["stop_jobs"]
@@ -76,9 +93,12 @@ class JobAdmin(ReadOnlyAdmin):
         if stopping:
             self.message_user(
                 request,
-                ngettext("%d running job is stopping; its worker ends it within the grace period.",
-                         "%d running jobs are stopping; their workers end them within the grace period.",
-                         stopping) % stopping,
+                ngettext(
+                    "%d running job is stopping; its worker ends it within the grace period.",
+                    "%d running jobs are stopping; their workers end them within the grace period.",
+                    stopping,
+                )
+                % stopping,
                 messages.SUCCESS,
             )
         if refused:

@@ -17,6 +17,9 @@ from studio.models import Artifact, AuditEvent
 from studio.services import artifact_upload
 from tests.conftest import SCRIPT_FAIL, SCRIPT_OK, api_client_for, processing_request
 
+# Also run on PostgreSQL in the full-stack pass: constraints and conditional updates differ by engine.
+pytestmark = pytest.mark.fullstack
+
 JOBS_URL = "/api/v1/projects/vision/processing-jobs/"
 
 

@@ -27,6 +27,9 @@ from studio.roles import Permission, Role, role_allows
 from studio.services import api_key_create, api_key_revoke, membership_set
 from tests.conftest import api_client_for, make_user, processing_request
 
+# Also run on PostgreSQL in the full-stack pass: constraints and conditional updates differ by engine.
+pytestmark = pytest.mark.fullstack
+
 PUBLIC = "public"
 SIGNED_IN = None
 

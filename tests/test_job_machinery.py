@@ -18,6 +18,9 @@ from jobs.services import job_stop, processing_job_create
 from studio.artifacts import store_for
 from tests.conftest import SCRIPT_FAIL, SCRIPT_OK
 
+# Also run on PostgreSQL in the full-stack pass: constraints and conditional updates differ by engine.
+pytestmark = pytest.mark.fullstack
+
 
 def create(project, user, name="job-1", script=SCRIPT_OK, **extra) -> Job:
     job, created = processing_job_create(
