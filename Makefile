@@ -35,6 +35,7 @@ run: $(VENV)/.installed $(DATA_DIR)/secret_key
 	$(BIN)/python manage.py serve
 
 test: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
 	$(BIN)/python tests/run_suite.py
 
 lint: $(VENV)/.installed-dev

@@ -44,6 +44,8 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from studio.processes import web_command, worker_command
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 BENCH_DB = "studio_bench"
@@ -69,11 +71,6 @@ INHERITED_OUT = (
 
 class BenchError(RuntimeError):
     pass
-
-
-def _bin(name: str) -> str:
-    """A console script from the same environment as this Python (as serve.py finds them)."""
-    return str(Path(PYTHON).with_name(name))
 
 
 def free_port() -> int:
@@ -213,38 +210,10 @@ class Studio:
             )
 
     def start(self) -> None:
-        # The argv of studio/management/commands/serve.py (web and worker; beat is not needed here).
+        # The commands `manage.py serve` runs (web and worker; beat is not needed here).
         self.port = free_port()
-        self._start(
-            "web",
-            [
-                _bin("gunicorn"),
-                "studio.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                "2",
-                "--threads",
-                "4",
-                "--access-logfile",
-                "-",
-            ],
-        )
-        self._start(
-            "worker",
-            [
-                _bin("celery"),
-                "-A",
-                "studio",
-                "worker",
-                "-Q",
-                "default,jobs",
-                "--concurrency",
-                "2",
-                "--loglevel",
-                "INFO",
-            ],
-        )
+        self._start("web", web_command("127.0.0.1", self.port))
+        self._start("worker", worker_command(concurrency=2))
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         healthy = ready = False
         while time.monotonic() < deadline and not (healthy and ready):

@@ -14,6 +14,7 @@ import plotly
 from django.core.exceptions import ImproperlyConfigured
 
 from studio.env import env_bool, env_float, env_int, env_list, env_str
+from studio.processes import DEFAULT_QUEUE, JOBS_QUEUE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("STUDIO_DATA_DIR", str(BASE_DIR / ".data"))).resolve()
@@ -186,8 +187,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"jobs.execute": {"queue": "jobs"}}
+CELERY_TASK_DEFAULT_QUEUE = DEFAULT_QUEUE
+CELERY_TASK_ROUTES = {"jobs.execute": {"queue": JOBS_QUEUE}}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -92,6 +92,16 @@ def csv_artifact(project, admin_user):
     )
 
 
+# (status, secondary status) of a processing job that ran to completion, in order.
+COMPLETED_HISTORY = [
+    ("Pending", "Starting"),
+    ("InProgress", "Starting"),
+    ("InProgress", "Downloading"),
+    ("InProgress", "Processing"),
+    ("InProgress", "Uploading"),
+    ("Completed", "Completed"),
+]
+
 SCRIPT_OK = b"""import os, sys
 print("arguments", sys.argv[1:])
 for step in range(3):

@@ -37,8 +37,15 @@ def root_client(client, superuser):
 
 def make_jobs(project: Project, count: int, prefix: str = "job", **fields) -> list[Job]:
     return Job.objects.bulk_create(
-        Job(project=project, kind="processing", name=f"{prefix}-{i}", instance_type="ml.m5.large",
-            max_runtime_seconds=3600, spec=JOB_SPEC, **fields)
+        Job(
+            project=project,
+            kind="processing",
+            name=f"{prefix}-{i}",
+            instance_type="ml.m5.large",
+            max_runtime_seconds=3600,
+            spec=JOB_SPEC,
+            **fields,
+        )
         for i in range(count)
     )
 
@@ -49,10 +56,12 @@ def populate(project: Project, creator, count: int, prefix: str) -> None:
         user = get_user_model().objects.create_user(username=f"{prefix}-user-{i}")
         Membership.objects.create(project=project, user=user, role=Role.VIEWER)
         api_key_create(user=user, name=f"{prefix}-key-{i}")
-        AuditEvent.objects.create(project=project, actor=user, action="create", target_type="thing",
-                                  target_name=f"{prefix}-{i}")
-        Artifact.objects.create(project=project, uri=f"file:///{prefix}/{i}", size=1, sha256="a" * 64,
-                                created_by=user)
+        AuditEvent.objects.create(
+            project=project, actor=user, action="create", target_type="thing", target_name=f"{prefix}-{i}"
+        )
+        Artifact.objects.create(
+            project=project, uri=f"file:///{prefix}/{i}", size=1, sha256="a" * 64, created_by=user
+        )
     for job in make_jobs(project, count, prefix=prefix, created_by=creator):
         JobStatusEvent.objects.create(job=job, status=job.status, secondary_status=job.secondary_status)
         JobLogChunk.objects.create(job=job, start=0, end=5, text="hello")
@@ -60,8 +69,11 @@ def populate(project: Project, creator, count: int, prefix: str) -> None:
 
 
 def our_admins() -> list[tuple[type, admin.ModelAdmin]]:
-    return [(model, model_admin) for model, model_admin in admin.site._registry.items()
-            if model._meta.app_label in OUR_APPS]
+    return [
+        (model, model_admin)
+        for model, model_admin in admin.site._registry.items()
+        if model._meta.app_label in OUR_APPS
+    ]
 
 
 def admin_url(model: type, view: str, *args) -> str:
@@ -189,7 +201,8 @@ def test_revoke_action_revokes_keys_through_the_service(root_client, admin_user,
 
     page = root_client.get(admin_url(ApiKey, "change", api_key.pk)).content.decode()
     response = root_client.post(
-        admin_url(ApiKey, "changelist"), {"action": "revoke_keys", "_selected_action": [api_key.pk]},
+        admin_url(ApiKey, "changelist"),
+        {"action": "revoke_keys", "_selected_action": [api_key.pk]},
         follow=True,
     )
 
@@ -202,12 +215,15 @@ def test_revoke_action_revokes_keys_through_the_service(root_client, admin_user,
 
 
 def test_creating_a_project_in_the_admin_makes_the_creator_its_admin(root_client, superuser):
-    response = root_client.post(admin_url(Project, "add"), {
-        "name": "speech",
-        "description": "made in the admin",
-        "memberships-TOTAL_FORMS": "0",
-        "memberships-INITIAL_FORMS": "0",
-    })
+    response = root_client.post(
+        admin_url(Project, "add"),
+        {
+            "name": "speech",
+            "description": "made in the admin",
+            "memberships-TOTAL_FORMS": "0",
+            "memberships-INITIAL_FORMS": "0",
+        },
+    )
 
     assert response.status_code == 302, response.content.decode()[:2000]
     project = Project.objects.get(name="speech")
@@ -235,27 +251,40 @@ def test_member_changes_in_the_admin_go_through_the_services(root_client, projec
     alice = Membership.objects.get(project=project, user=admin_user)
     erin = Membership.objects.get(project=project, user=editor_user)
 
-    response = root_client.post(admin_url(Project, "change", project.pk), _membership_form(project, [
-        # Erin becomes the admin while Alice leaves: the order of the writes must keep an admin.
-        {"id": alice.pk, "user": admin_user.pk, "role": Role.ADMIN, "DELETE": "on"},
-        {"id": erin.pk, "user": editor_user.pk, "role": Role.ADMIN},
-        {"user": newcomer.pk, "role": Role.VIEWER},
-    ]))
+    response = root_client.post(
+        admin_url(Project, "change", project.pk),
+        _membership_form(
+            project,
+            [
+                # Erin becomes the admin while Alice leaves: the order of the writes must keep an admin.
+                {"id": alice.pk, "user": admin_user.pk, "role": Role.ADMIN, "DELETE": "on"},
+                {"id": erin.pk, "user": editor_user.pk, "role": Role.ADMIN},
+                {"user": newcomer.pk, "role": Role.VIEWER},
+            ],
+        ),
+    )
 
     assert response.status_code == 302, response.content.decode()[:2000]
     roles = dict(Membership.objects.filter(project=project).values_list("user__username", "role"))
     assert roles == {"erin": Role.ADMIN, "nina": Role.VIEWER}
-    actions = set(AuditEvent.objects.filter(project=project, target_type="member")
-                  .values_list("action", "target_name"))
+    actions = set(
+        AuditEvent.objects.filter(project=project, target_type="member").values_list("action", "target_name")
+    )
     assert {("remove-member", "alice"), ("change-role", "erin"), ("add-member", "nina")} <= actions
 
 
 def test_the_admin_refuses_to_remove_a_projects_last_admin(root_client, project, admin_user):
     alice = Membership.objects.get(project=project, user=admin_user)
 
-    response = root_client.post(admin_url(Project, "change", project.pk), _membership_form(project, [
-        {"id": alice.pk, "user": admin_user.pk, "role": Role.VIEWER},
-    ]))
+    response = root_client.post(
+        admin_url(Project, "change", project.pk),
+        _membership_form(
+            project,
+            [
+                {"id": alice.pk, "user": admin_user.pk, "role": Role.VIEWER},
+            ],
+        ),
+    )
 
     assert response.status_code == 200
     assert "A project must keep at least one admin." in response.content.decode()
@@ -265,12 +294,15 @@ def test_the_admin_refuses_to_remove_a_projects_last_admin(root_client, project,
 
 def test_a_projects_name_cannot_be_changed(root_client, project):
     """The name is the project's prefix in the artifact store."""
-    response = root_client.post(admin_url(Project, "change", project.pk), {
-        "name": "renamed",
-        **_membership_form(project, [
-            {"id": m.pk, "user": m.user_id, "role": m.role} for m in project.memberships.all()
-        ]),
-    })
+    response = root_client.post(
+        admin_url(Project, "change", project.pk),
+        {
+            "name": "renamed",
+            **_membership_form(
+                project, [{"id": m.pk, "user": m.user_id, "role": m.role} for m in project.memberships.all()]
+            ),
+        },
+    )
 
     assert response.status_code == 302, response.content.decode()[:2000]
     project.refresh_from_db()

@@ -15,7 +15,7 @@ from jobs.runner import JobRecorder, job_execute
 from studio.artifacts import join_uri, project_prefix, store_for
 from studio.models import Artifact, AuditEvent
 from studio.services import artifact_upload
-from tests.conftest import SCRIPT_FAIL, SCRIPT_OK, api_client_for, processing_request
+from tests.conftest import COMPLETED_HISTORY, SCRIPT_FAIL, SCRIPT_OK, api_client_for, processing_request
 
 # Also run on PostgreSQL in the full-stack pass: constraints and conditional updates differ by engine.
 pytestmark = pytest.mark.fullstack
@@ -497,14 +497,7 @@ def test_a_job_run_to_completion_shows_its_history_outputs_and_final_metrics(
     assert body["exit_code"] == 0
     assert body["failure_reason"] == ""
     history = [(event["status"], event["secondary_status"]) for event in body["status_history"]]
-    assert history == [
-        ("Pending", "Starting"),
-        ("InProgress", "Starting"),
-        ("InProgress", "Downloading"),
-        ("InProgress", "Processing"),
-        ("InProgress", "Uploading"),
-        ("Completed", "Completed"),
-    ]
+    assert history == COMPLETED_HISTORY
     times = [event["created_at"] for event in body["status_history"]]
     assert times == sorted(times)
     assert [(m["metric_name"], m["value"]) for m in body["final_metrics"]] == [("loss", 0.3333)]

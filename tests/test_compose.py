@@ -23,8 +23,16 @@ ENV_HELPERS = {"env_str", "env_bool", "env_int", "env_float", "env_list"}
 BOTO3_NAMES = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
 # What the full stack cannot run without.
 REQUIRED = {
-    "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "CELERY_BROKER_URL", "STUDIO_ARTIFACT_URI",
-    "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "STUDIO_DATA_DIR",
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "STUDIO_ARTIFACT_URI",
+    "AWS_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_REGION",
+    "STUDIO_DATA_DIR",
 }
 INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
 
@@ -101,8 +109,11 @@ def services(compose) -> dict[str, dict]:
 def studio_services(services) -> dict[str, dict]:
     """The services that run Studio's own image."""
     image = services["web"].get("image")
-    return {name: service for name, service in services.items()
-            if "build" in service or (image and service.get("image") == image)}
+    return {
+        name: service
+        for name, service in services.items()
+        if "build" in service or (image and service.get("image") == image)
+    }
 
 
 @pytest.fixture(scope="module")
@@ -179,8 +190,11 @@ def test_migrations_run_before_studio_starts(services):
         service = services[name]
         if name == "web" and migrates(service):
             continue
-        waits_for = [dep for dep, rule in service["depends_on"].items()
-                     if rule["condition"] == "service_completed_successfully" and migrates(services[dep])]
+        waits_for = [
+            dep
+            for dep, rule in service["depends_on"].items()
+            if rule["condition"] == "service_completed_successfully" and migrates(services[dep])
+        ]
         assert waits_for, f"{name} may start before the migrations ran"
 
 
@@ -222,14 +236,17 @@ def test_the_artifact_bucket_is_created_before_web_and_worker_start(services, st
     store = urlparse(studio_env["AWS_ENDPOINT_URL"]).hostname
     make_bucket = re.compile(rf"\bmc mb\b.*/{re.escape(artifacts.netloc)}\b")
     creators = {
-        name for name, service in services.items()
+        name
+        for name, service in services.items()
         if store in service.get("depends_on", {}) and make_bucket.search(entrypoint_and_command(service))
     }
     assert creators, f"no service creates the bucket {artifacts.netloc!r}"
     for name in ("web", "worker"):
         rules = services[name]["depends_on"]
-        assert any(rules.get(creator, {}).get("condition") == "service_completed_successfully"
-                   for creator in creators), name
+        assert any(
+            rules.get(creator, {}).get("condition") == "service_completed_successfully"
+            for creator in creators
+        ), name
 
 
 def test_dependencies_wait_for_a_real_condition(services):
@@ -282,11 +299,14 @@ def test_dockerignore_keeps_local_state_out():
     assert any(pattern.endswith("__pycache__") for pattern in patterns)
 
 
-@pytest.mark.parametrize("path", [
-    "admin/css/base.css",  # an app's static folder
-    "frontend/studio.css",  # ours
-    "vendor/plotly/plotly.min.js",  # STATICFILES_DIRS
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "admin/css/base.css",  # an app's static folder
+        "frontend/studio.css",  # ours
+        "vendor/plotly/plotly.min.js",  # STATICFILES_DIRS
+    ],
+)
 def test_static_files_are_served_without_collectstatic(client, path):
     """The image runs no collectstatic: WhiteNoise finds files where the finders do."""
     assert settings.WHITENOISE_USE_FINDERS

@@ -16,7 +16,14 @@ from jobs.models import Job, JobStatus
 from jobs.runner import jobs_reap
 from jobs.tasks import execute_job
 from studio.artifacts import store_for
-from tests.conftest import SCRIPT_FAIL, SCRIPT_OK, SCRIPT_SLEEP, api_client_for, processing_request
+from tests.conftest import (
+    COMPLETED_HISTORY,
+    SCRIPT_FAIL,
+    SCRIPT_OK,
+    SCRIPT_SLEEP,
+    api_client_for,
+    processing_request,
+)
 from tests.workers import WorkerProcess, worker_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -79,14 +86,7 @@ def test_a_submitted_job_runs_on_a_worker_with_logs_metrics_and_outputs(
     assert job.status == JobStatus.COMPLETED, (job.failure_reason, worker.output())
     detail = client.get(f"/api/v1/projects/{project.name}/processing-jobs/prep-ok/").json()
     history = [(event["status"], event["secondary_status"]) for event in detail["status_history"]]
-    assert history == [
-        ("Pending", "Starting"),
-        ("InProgress", "Starting"),
-        ("InProgress", "Downloading"),
-        ("InProgress", "Processing"),
-        ("InProgress", "Uploading"),
-        ("Completed", "Completed"),
-    ]
+    assert history == COMPLETED_HISTORY
     logs = client.get(f"/api/v1/projects/{project.name}/processing-jobs/prep-ok/logs/?offset=0").json()
     assert "arguments ['--rows', 'all']" in logs["text"]
     assert logs["complete"] is True

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
+
+from studio.processes import WORKER_QUEUES, console_script, worker_command
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,7 +49,7 @@ def worker_env(**overrides: str) -> dict[str, str]:
 def purge_queues(env: dict[str, str]) -> None:
     """Drop messages a previous run left, whose job ids may name rows of this run's fresh database."""
     subprocess.run(
-        [sys.executable, "-m", "celery", "-A", "studio", "purge", "-f", "-Q", "default,jobs"],
+        [console_script("celery"), "-A", "studio", "purge", "-f", "-Q", ",".join(WORKER_QUEUES)],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -63,25 +64,10 @@ class WorkerProcess:
         purge_queues(env)
         self.log = open(Path(settings.DATA_DIR) / f"worker-{os.getpid()}-{time.time_ns()}.log", "w+b")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "studio",
-                "worker",
-                "-Q",
-                "default,jobs",
-                "--concurrency",
-                str(concurrency),
-                "--pool",
-                "prefork",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--loglevel",
-                "INFO",
-            ],
+            worker_command(
+                concurrency=concurrency,
+                extra=("--pool", "prefork", "--without-gossip", "--without-mingle", "--without-heartbeat"),
+            ),
             cwd=ROOT,
             env=env,
             stdout=self.log,

@@ -5,19 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from studio.env import env_int
-
-
-def _bin(name: str) -> str:
-    """A console script from the same environment as this Python."""
-    return str(Path(sys.executable).with_name(name))
+from studio.processes import beat_command, web_command, worker_command
 
 
 class Command(BaseCommand):
@@ -34,44 +28,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, host: str, port: int, concurrency: int, **options) -> None:
-        queues = sorted(
-            {settings.CELERY_TASK_DEFAULT_QUEUE, *(r["queue"] for r in settings.CELERY_TASK_ROUTES.values())}
-        )
         commands = {
-            "web": [
-                _bin("gunicorn"),
-                "studio.wsgi:application",
-                "--bind",
-                f"{host}:{port}",
-                "--workers",
-                "2",
-                "--threads",
-                "4",
-                "--access-logfile",
-                "-",
-            ],
-            "worker": [
-                _bin("celery"),
-                "-A",
-                "studio",
-                "worker",
-                "-Q",
-                ",".join(queues),
-                "--concurrency",
-                str(concurrency),
-                "--loglevel",
-                "INFO",
-            ],
-            "beat": [
-                _bin("celery"),
-                "-A",
-                "studio",
-                "beat",
-                "--loglevel",
-                "INFO",
-                "--schedule",
-                settings.CELERY_BEAT_SCHEDULE_FILENAME,
-            ],
+            "web": web_command(host, port),
+            "worker": worker_command(concurrency=concurrency),
+            "beat": beat_command(schedule_file=settings.CELERY_BEAT_SCHEDULE_FILENAME),
         }
         processes = {name: subprocess.Popen(argv) for name, argv in commands.items()}
         self.stdout.write(self.style.SUCCESS(f"Studio is running at http://{host}:{port}/ (Ctrl-C stops it)"))
