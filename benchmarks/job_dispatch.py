@@ -44,10 +44,12 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from studio.processes import web_command, worker_command
-
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
+sys.path.insert(0, str(ROOT))  # run as a script from a checkout, installed or not
+
+from studio.processes import web_command, worker_command  # noqa: E402
+
 BENCH_DB = "studio_bench"
 SCRIPT = 'print("hello")\n'
 TARGET_MS = 300
