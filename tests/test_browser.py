@@ -81,9 +81,10 @@ def eager_celery(settings) -> Iterator[None]:
     """Run jobs in the web request that queues them, as a worker would, without a worker process."""
     from studio.celery import app
 
-    settings.CELERY_TASK_ALWAYS_EAGER = True
+    # Read before changing Django's settings: the app's configuration looks through to them.
     previous = app.conf.task_always_eager
-    # The Celery app read Django's settings when it was configured; tell it directly too.
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    # The Celery app may have cached its configuration already; tell it directly too.
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = previous

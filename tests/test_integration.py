@@ -39,6 +39,11 @@ def store(request, settings):
 
 @pytest.fixture
 def worker(store):
+    from studio.celery import app
+
+    # Jobs must travel through the broker here; an earlier test that left Celery eager would run
+    # them inside the request instead.
+    assert not app.conf.task_always_eager
     process = WorkerProcess(worker_env())
     try:
         process.wait_ready()
@@ -54,7 +59,8 @@ def wait_for(job_name: str, statuses: set[str], timeout: float = 60) -> Job:
         if job.status in statuses:
             return job
         time.sleep(0.1)
-    raise AssertionError(f"{job_name} is {job.status}/{job.secondary_status}, not {statuses}")
+    history = list(job.events.values_list("status", "secondary_status", "message"))
+    raise AssertionError(f"{job_name} is {job.status}/{job.secondary_status}, not {statuses}: {history}")
 
 
 @pytest.fixture
