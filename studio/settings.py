@@ -194,6 +194,8 @@ CELERY_TASK_ACKS_LATE = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = "UTC"
+# Keep Django's LOGGING (JSON lines) for the worker and beat too.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Artifact store -----------------------------------------------------------------------------
 STUDIO_ARTIFACT_URI = env_str("STUDIO_ARTIFACT_URI", f"file://{DATA_DIR / 'artifacts'}").rstrip("/")
