@@ -83,7 +83,8 @@ class JobEventSerializer(serializers.ModelSerializer):
 class JobSerializer(serializers.ModelSerializer):
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     project = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    script = serializers.JSONField(source="spec.script")
+    script = serializers.SerializerMethodField()
+    entrypoint = serializers.SerializerMethodField()
     inputs = serializers.JSONField(source="spec.inputs")
     output_config = serializers.JSONField(source="spec.outputs")
     arguments = serializers.JSONField(source="spec.arguments")
@@ -111,6 +112,7 @@ class JobSerializer(serializers.ModelSerializer):
             "ended_at",
             "duration_seconds",
             "script",
+            "entrypoint",
             "inputs",
             "output_config",
             "arguments",
@@ -119,6 +121,13 @@ class JobSerializer(serializers.ModelSerializer):
             "outputs",
             "log_size",
         ]
+
+    def get_script(self, job: Job) -> dict | None:
+        """The user's script; None for Studio's own jobs, which name an ``entrypoint`` instead."""
+        return job.spec.get("script")
+
+    def get_entrypoint(self, job: Job) -> dict | None:
+        return job.spec.get("entrypoint")
 
 
 class JobDetailSerializer(JobSerializer):

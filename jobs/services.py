@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from jobs.models import IllegalTransition, Job, JobKind, JobStatus, JobStatusEvent, SecondaryStatus
 from studio.artifacts import (
     ArtifactError,
+    StoredObject,
     check_project_uri,
     join_uri,
     project_prefix,
@@ -303,34 +304,20 @@ def processing_job_create(
         "request_sha256": fingerprint,
     }
     try:
-        with transaction.atomic():
-            job = Job.objects.create(
-                uuid=job_uuid,
-                project=project,
-                kind=kind,
-                name=name,
-                created_by=user,
-                backend=settings.STUDIO_DEFAULT_BACKEND,
-                client_token=client_token or None,
-                instance_type=instance_type,
-                instance_count=instance_count,
-                max_runtime_seconds=max_runtime,
-                spec=spec,
-                metric_definitions=checked_metrics,
-            )
-            JobStatusEvent.objects.create(
-                job=job, status=job.status, secondary_status=job.secondary_status, message="Job created"
-            )
-            artifact_record(project=project, stored=stored, origin=f"processing-job/{name}", user=user)
-            audit_record(
-                actor=user,
-                action="create",
-                target_type="processing-job",
-                target_name=name,
-                project=project,
-                details={"instance_type": instance_type},
-            )
-            job_enqueue(job)
+        job = _job_insert(
+            uuid=job_uuid,
+            project=project,
+            kind=kind,
+            name=name,
+            created_by=user,
+            client_token=client_token or None,
+            instance_type=instance_type,
+            instance_count=instance_count,
+            max_runtime_seconds=max_runtime,
+            spec=spec,
+            metric_definitions=checked_metrics,
+            script=stored,
+        )
     except IntegrityError as exc:
         store_for(stored.uri).delete(stored.uri)
         if client_token:
@@ -339,6 +326,85 @@ def processing_job_create(
                 return existing, False
         raise ValidationError({"name": f"A processing job named {name!r} already exists."}) from exc
     return job, True
+
+
+def _job_insert(*, script: StoredObject | None = None, **fields: object) -> Job:
+    """Create the job row with its first event, audit it, and queue it once the transaction commits."""
+    with transaction.atomic():
+        job = Job.objects.create(backend=settings.STUDIO_DEFAULT_BACKEND, **fields)
+        JobStatusEvent.objects.create(
+            job=job, status=job.status, secondary_status=job.secondary_status, message="Job created"
+        )
+        if script is not None:
+            artifact_record(
+                project=job.project, stored=script, origin=f"processing-job/{job.name}", user=job.created_by
+            )
+        audit_record(
+            actor=job.created_by,
+            action="create",
+            target_type=f"{job.kind}-job",
+            target_name=job.name,
+            project=job.project,
+            details={"instance_type": job.instance_type},
+        )
+        job_enqueue(job)
+    return job
+
+
+def builtin_job_create(
+    *,
+    project: Project,
+    user: AbstractBaseUser | None,
+    name: str,
+    module: str,
+    inputs: Iterable[dict] = (),
+    outputs: Iterable[dict] = (),
+    arguments: list[str] | None = None,
+    environment: dict[str, str] | None = None,
+    instance_type: str = "ml.m5.large",
+    max_runtime_seconds: int | None = None,
+    metric_definitions: list[dict] | None = None,
+    on_complete: str = "",
+    context: dict | None = None,
+) -> Job:
+    """A processing job that runs one of Studio's own modules (``python -m module``) instead of a
+    user's script: profiling, data preparation. ``on_complete`` names a function (dotted path) the
+    driver calls with the job after its outputs are uploaded and before it is marked Completed, to
+    record what it made (dataset versions, reports); ``context`` is kept in the spec for it.
+    """
+    kind = JobKind.PROCESSING
+    max_runtime = (
+        settings.STUDIO_DEFAULT_MAX_RUNTIME_SECONDS if max_runtime_seconds is None else max_runtime_seconds
+    )
+    job_prefix = join_uri(project_prefix(project.name), "processing-jobs", name or "-")
+    errors = _Errors()
+    _check_name(errors, project, kind, name)
+    _check_resources(errors, instance_type, 1, max_runtime)
+    spec = {
+        "entrypoint": {"module": module},
+        "inputs": _check_inputs(errors, project, inputs),
+        "outputs": _check_outputs(errors, project, job_prefix, outputs),
+        "arguments": _check_arguments(errors, list(arguments or [])),
+        "environment": _check_environment(errors, dict(environment or {})),
+        "on_complete": on_complete,
+        "context": context or {},
+    }
+    checked_metrics = _check_metric_definitions(errors, list(metric_definitions or []))
+    errors.raise_if_any()
+    try:
+        return _job_insert(
+            project=project,
+            kind=kind,
+            name=name,
+            created_by=user,
+            instance_type=instance_type,
+            instance_count=1,
+            max_runtime_seconds=max_runtime,
+            spec=spec,
+            metric_definitions=checked_metrics,
+        )
+    except IntegrityError as exc:
+        raise ValidationError({"name": f"A processing job named {name!r} already exists."}) from exc
 
 
 def job_stop(*, job: Job, user: AbstractBaseUser | None) -> Job:

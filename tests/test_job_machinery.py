@@ -285,3 +285,43 @@ def test_processing_job_config_is_written_like_sagemaker(tmp_path, db, project, 
     output = config["ProcessingOutputConfig"]["Outputs"][0]
     assert output["S3Output"]["LocalPath"] == "/opt/ml/processing/output/out"
     assert json.loads((tmp_path / "config/resourceconfig.json").read_text())["current_host"] == "algo-1"
+
+
+@pytest.mark.django_db
+class TestBuiltinJobs:
+    def test_a_builtin_module_runs_and_its_hook_records_the_results(self, project, admin_user):
+        from jobs.services import builtin_job_create
+
+        job = builtin_job_create(
+            project=project,
+            user=admin_user,
+            name="builtin-1",
+            module="tests.builtin_job",
+            outputs=[{"name": "result"}],
+            arguments=["--flag", "x"],
+            on_complete="tests.builtin_job.record_outputs",
+            context={"dataset": "iris"},
+        )
+        job_execute(job_id=job.pk)
+        job.refresh_from_db()
+        assert job.status == JobStatus.COMPLETED, job.failure_reason
+        assert "built-in job ran with ['--flag', 'x']" in job_log_read(job)["text"]
+        event = project.audit_events.get(action="recorded")
+        assert event.target_name == job.outputs[0]["uri"]
+        assert event.details == {"context": {"dataset": "iris"}}
+
+    def test_a_failing_hook_fails_the_job_with_its_reason(self, project, admin_user):
+        from jobs.services import builtin_job_create
+
+        job = builtin_job_create(
+            project=project,
+            user=admin_user,
+            name="builtin-2",
+            module="tests.builtin_job",
+            outputs=[{"name": "result"}],
+            on_complete="tests.builtin_job.failing_hook",
+        )
+        job_execute(job_id=job.pk)
+        job.refresh_from_db()
+        assert job.status == JobStatus.FAILED
+        assert job.failure_reason == "Could not record the results: column 'label' is missing"

@@ -116,8 +116,17 @@ class LocalBackend(ComputeBackend):
             (workdir / sub).mkdir(parents=True, exist_ok=True)
 
         recorder.set_secondary(SecondaryStatus.DOWNLOADING, "Downloading the script and input data")
-        script_path = workdir / "processing/input/code" / spec["script"]["filename"]
-        self._fetch_script(spec["script"], script_path)
+        env = {name: os.environ[name] for name in INHERITED_ENV if name in os.environ}
+        if "entrypoint" in spec:
+            # One of Studio's own job modules (profiling, data preparation), run from this install.
+            program = spec["entrypoint"]["module"]
+            command = [sys.executable, "-u", "-m", program]
+            env["PYTHONPATH"] = str(settings.BASE_DIR)
+        else:
+            script_path = workdir / "processing/input/code" / spec["script"]["filename"]
+            self._fetch_script(spec["script"], script_path)
+            program = script_path.name
+            command = [sys.executable, "-u", str(script_path)]
         for item in spec.get("inputs", []):
             target = workdir / "processing/input" / item["name"]
             try:
@@ -131,7 +140,6 @@ class LocalBackend(ComputeBackend):
 
         recorder.set_secondary(SecondaryStatus.PROCESSING, "Running the processing script")
         arguments = [self._local_path(arg, workdir) for arg in spec.get("arguments", [])]
-        env = {name: os.environ[name] for name in INHERITED_ENV if name in os.environ}
         env.update(spec.get("environment", {}))
         env.update(limits.environment())
         env.update(
@@ -148,12 +156,12 @@ class LocalBackend(ComputeBackend):
             }
         )
         recorder.system(
-            f"Running {script_path.name} on {job.instance_type}: {len(limits.cpus)} CPU(s), "
+            f"Running {program} on {job.instance_type}: {len(limits.cpus)} CPU(s), "
             f"{limits.memory_bytes // 1024**3} GiB, {len(limits.gpus)} GPU(s)"
         )
         try:
             run.process = subprocess.Popen(
-                [sys.executable, "-u", str(script_path), *arguments],
+                [*command, *arguments],
                 cwd=workdir,
                 env=env,
                 stdin=subprocess.DEVNULL,
