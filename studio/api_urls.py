@@ -14,4 +14,5 @@ urlpatterns = [
     path("projects/<str:project>/artifacts/", api.ArtifactListApi.as_view(), name="api-artifacts"),
     path("projects/<str:project>/audit-events/", api.AuditEventListApi.as_view(), name="api-audit-events"),
     path("projects/<str:project>/", include("jobs.api_urls")),
+    path("projects/<str:project>/", include("datasets.api_urls")),
 ]

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "studio",
     "frontend",
     "jobs",
+    "datasets",
 ]
 
 MIDDLEWARE = [

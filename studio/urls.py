@@ -6,5 +6,6 @@ urlpatterns = [
     path("", include("studio.urls_platform")),
     path("api/v1/", include("studio.api_urls")),
     path("", include("jobs.urls")),
+    path("", include("datasets.urls")),
     path("", include("frontend.urls")),
 ]
