@@ -97,7 +97,8 @@ def _xlsx_frames(file: Path, options: dict, chunk_rows: int) -> Iterator[pd.Data
     try:
         sheet = workbook[options["sheet"]] if options.get("sheet") else workbook.worksheets[0]
         rows = sheet.iter_rows(values_only=True)
-        header = [str(value) if value is not None else f"column_{i}" for i, value in enumerate(next(rows, ()))]
+        first = next(rows, ())
+        header = [str(value) if value is not None else f"column_{i}" for i, value in enumerate(first)]
         chunk: list[tuple] = []
         for row in rows:
             if all(value is None for value in row):
