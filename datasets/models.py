@@ -102,9 +102,11 @@ class DatasetVersion(models.Model):
 
 class UploadStatus(models.TextChoices):
     RECEIVING = "receiving"  # chunks arriving; resumable
+    INSPECTING = "inspecting"  # complete: being checked, sniffed and copied to the store
     STAGED = "staged"  # complete, sniffed, schema inferred: waiting for the user to confirm
     COMMITTED = "committed"  # became a version
-    ABORTED = "aborted"
+    FAILED = "failed"  # the data did not read (see error); nothing of it is kept
+    ABORTED = "aborted"  # cancelled or expired; nothing of it is kept
 
 
 class Upload(models.Model):
@@ -114,6 +116,8 @@ class Upload(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="uploads")
     filename = models.CharField(max_length=255)
     content_type = models.CharField(max_length=255, blank=True)
+    # Reading options the client asked for (encoding, delimiter, header, sheet); sniffing finds the rest.
+    options = models.JSONField(default=dict, blank=True)
     total_size = models.BigIntegerField(null=True, blank=True, help_text="Declared by the client, if known")
     received_bytes = models.BigIntegerField(default=0)
     status = models.CharField(max_length=16, choices=UploadStatus.choices, default=UploadStatus.RECEIVING)
@@ -130,8 +134,14 @@ class Upload(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # The version it became, once committed.
+    version = models.ForeignKey(
+        DatasetVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="uploads"
+    )
+
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "updated_at"], name="upload_status_updated")]
 
     def __str__(self) -> str:
         return f"{self.filename} ({self.status})"
@@ -146,16 +156,28 @@ class Profile(models.Model):
     target_column = models.CharField(max_length=255, blank=True)
     # The report (JSON) in the store, written by the job; set by its completion hook.
     report_uri = models.CharField(max_length=1024, blank=True)
+    # A few headline figures of the report (rows, columns, warnings, baseline score), for lists
+    # that should not open every report: set by the completion hook with report_uri.
+    summary = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["-created_at"]
+        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"profile of {self.version}"
+
+    @property
+    def status(self) -> str:
+        """The job's status: a profile is Completed once its job completed (and the report was recorded)."""
+        return self.job.status
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.job.is_terminal
 
 
 class Recipe(models.Model):

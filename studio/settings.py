@@ -164,6 +164,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Jobs and uploads both have a "status": name the enums apart.
+    "ENUM_NAME_OVERRIDES": {"UploadStatusEnum": "datasets.models.UploadStatus"},
 }
 
 # --- Celery --------------------------------------------------------------------------------------
@@ -218,8 +220,26 @@ STUDIO_DEFAULT_BACKEND = env_str("STUDIO_DEFAULT_BACKEND", "local")
 if STUDIO_DEFAULT_BACKEND not in {"local"}:
     raise ImproperlyConfigured(f"STUDIO_DEFAULT_BACKEND must be 'local', got {STUDIO_DEFAULT_BACKEND!r}")
 
+# --- Datasets: uploads, archives, the local cache of s3:// data ----------------------------------
+STUDIO_UPLOAD_MAX_BYTES = env_int("STUDIO_UPLOAD_MAX_BYTES", 50 * 1024**3, minimum=1)
+STUDIO_UPLOAD_MAX_LINE_BYTES = env_int("STUDIO_UPLOAD_MAX_LINE_BYTES", 10 * 1024**2, minimum=1024)
+STUDIO_UPLOAD_CHUNK_BYTES = env_int("STUDIO_UPLOAD_CHUNK_BYTES", 8 * 1024**2, minimum=64 * 1024)
+STUDIO_UPLOAD_INSPECT_IN_PROCESS_BYTES = env_int(
+    "STUDIO_UPLOAD_INSPECT_IN_PROCESS_BYTES", 64 * 1024**2, minimum=0
+)
+STUDIO_UPLOAD_INSPECT_TIMEOUT_SECONDS = env_float(
+    "STUDIO_UPLOAD_INSPECT_TIMEOUT_SECONDS", 3600.0, minimum=1.0
+)
+STUDIO_UPLOAD_EXPIRE_HOURS = env_float("STUDIO_UPLOAD_EXPIRE_HOURS", 48.0, minimum=0.1)
+STUDIO_ARCHIVE_MAX_FILES = env_int("STUDIO_ARCHIVE_MAX_FILES", 100_000, minimum=1)
+STUDIO_ARCHIVE_MAX_BYTES = env_int("STUDIO_ARCHIVE_MAX_BYTES", 20 * 1024**3, minimum=1)
+STUDIO_ARCHIVE_MAX_MEMBER_BYTES = env_int("STUDIO_ARCHIVE_MAX_MEMBER_BYTES", 5 * 1024**3, minimum=1)
+STUDIO_ARCHIVE_MAX_RATIO = env_float("STUDIO_ARCHIVE_MAX_RATIO", 200.0, minimum=1.0)
+STUDIO_DATASET_CACHE_BYTES = env_int("STUDIO_DATASET_CACHE_BYTES", 10 * 1024**3, minimum=0)
+
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-jobs": {"task": "jobs.reap", "schedule": STUDIO_REAPER_INTERVAL_SECONDS},
+    "expire-uploads": {"task": "datasets.expire_uploads", "schedule": 3600.0},
 }
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

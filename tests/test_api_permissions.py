@@ -13,6 +13,7 @@ Expected answers:
 
 from __future__ import annotations
 
+import io
 from typing import NamedTuple
 
 import pytest
@@ -21,6 +22,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
+from datasets.profiles import profile_start
+from datasets.recipe_services import recipe_create
+from datasets.uploads import upload_complete, upload_create, upload_from_stream, upload_receive
 from jobs.models import Job, JobKind, JobStatus
 from studio.models import ApiKey, Membership
 from studio.roles import Permission, Role, role_allows
@@ -66,6 +70,46 @@ ROUTES = [
     Route("POST",   "/api/v1/projects/{project}/processing-jobs/{job}/stop/",   Permission.OPERATE, 202),
     Route("GET",    "/api/v1/projects/{project}/processing-jobs/{job}/logs/",   Permission.VIEW,    200),
     Route("GET",    "/api/v1/projects/{project}/processing-jobs/{job}/metrics/", Permission.VIEW,   200),
+    # datasets: uploads, datasets, versions ({upload} is receiving, or staged for the commit route)
+    Route("GET",    "/api/v1/projects/{project}/uploads/",                      Permission.VIEW,    200),
+    Route("POST",   "/api/v1/projects/{project}/uploads/",                      Permission.CREATE,  201),
+    Route("GET",    "/api/v1/projects/{project}/uploads/{upload}/",             Permission.VIEW,    200),
+    Route("PUT",    "/api/v1/projects/{project}/uploads/{upload}/",             Permission.CREATE,  200),
+    Route("DELETE", "/api/v1/projects/{project}/uploads/{upload}/",             Permission.CREATE,  204),
+    Route("POST",   "/api/v1/projects/{project}/uploads/{upload}/complete/",    Permission.CREATE,  200),
+    Route("POST",   "/api/v1/projects/{project}/uploads/{upload}/commit/",      Permission.CREATE,  201),
+    Route("GET",    "/api/v1/projects/{project}/datasets/",                     Permission.VIEW,    200),
+    Route("POST",   "/api/v1/projects/{project}/datasets/",                     Permission.CREATE,  201),
+    Route("GET",    "/api/v1/projects/{project}/datasets/{dataset}/",           Permission.VIEW,    200),
+    Route("PATCH",  "/api/v1/projects/{project}/datasets/{dataset}/",           Permission.CREATE,  200),
+    Route("GET",    "/api/v1/projects/{project}/datasets/{dataset}/versions/",  Permission.VIEW,    200),
+    Route("POST",   "/api/v1/projects/{project}/datasets/{dataset}/versions/",  Permission.CREATE,  201),
+    Route("GET",    "/api/v1/projects/{project}/datasets/{dataset}/versions/{version}/",
+                                                                                Permission.VIEW,    200),
+    Route("GET",    "/api/v1/projects/{project}/datasets/{dataset}/versions/{version}/preview/",
+                                                                                Permission.VIEW,    200),
+    Route("GET",    "/api/v1/projects/{project}/datasets/{dataset}/lineage/",   Permission.VIEW,    200),
+    # profiles ({profile} is Pending: its report is null)
+    Route("GET",    "/api/v1/projects/{project}/datasets/{dataset}/versions/{version}/profiles/",
+                                                                                Permission.VIEW,    200),
+    Route("POST",   "/api/v1/projects/{project}/datasets/{dataset}/versions/{version}/profiles/",
+                                                                                Permission.CREATE,  201),
+    Route("GET",    "/api/v1/projects/{project}/profiles/{profile}/",           Permission.VIEW,    200),
+    # recipes ({recipe} has no steps yet; the dataset's version 1 has columns a and b)
+    Route("GET",    "/api/v1/projects/{project}/datasets/{dataset}/recipes/",   Permission.VIEW,    200),
+    Route("POST",   "/api/v1/projects/{project}/datasets/{dataset}/recipes/",   Permission.CREATE,  201),
+    Route("POST",   "/api/v1/projects/{project}/datasets/{dataset}/recipes/preview/",
+                                                                                Permission.VIEW,    200),
+    Route("GET",    "/api/v1/projects/{project}/datasets/{dataset}/recipes/{recipe}/",
+                                                                                Permission.VIEW,    200),
+    Route("PUT",    "/api/v1/projects/{project}/datasets/{dataset}/recipes/{recipe}/",
+                                                                                Permission.CREATE,  200),
+    Route("DELETE", "/api/v1/projects/{project}/datasets/{dataset}/recipes/{recipe}/",
+                                                                                Permission.DELETE,  204),
+    Route("POST",   "/api/v1/projects/{project}/datasets/{dataset}/recipes/{recipe}/run/",
+                                                                                Permission.CREATE,  201),
+    Route("GET",    "/api/v1/projects/{project}/datasets/{dataset}/recipes/{recipe}/export/",
+                                                                                Permission.VIEW,    200),
 ]
 # fmt: on
 
@@ -85,6 +129,41 @@ BODIES = {
     ),
     ("POST", "/api/v1/projects/{project}/processing-jobs/"): lambda: (
         processing_request("matrix-job"),
+        "multipart",
+    ),
+    ("POST", "/api/v1/projects/{project}/uploads/"): lambda: (
+        {"filename": "more.csv", "total_size": 8},
+        "json",
+    ),
+    ("PUT", "/api/v1/projects/{project}/uploads/{upload}/"): lambda: ({"c": 3}, "json"),
+    ("POST", "/api/v1/projects/{project}/uploads/{upload}/commit/"): lambda: (
+        {"dataset": "committed"},
+        "json",
+    ),
+    ("POST", "/api/v1/projects/{project}/datasets/"): lambda: ({"name": "fresh-data"}, "json"),
+    ("PATCH", "/api/v1/projects/{project}/datasets/{dataset}/"): lambda: ({"description": "Cleaned"}, "json"),
+    ("POST", "/api/v1/projects/{project}/datasets/{dataset}/versions/{version}/profiles/"): lambda: (
+        {"target_column": ""},
+        "json",
+    ),
+    ("POST", "/api/v1/projects/{project}/datasets/{dataset}/recipes/"): lambda: (
+        {"name": "fresh-recipe", "steps": [{"op": "drop_columns", "columns": ["b"]}]},
+        "json",
+    ),
+    ("POST", "/api/v1/projects/{project}/datasets/{dataset}/recipes/preview/"): lambda: (
+        {"version": 1, "steps": [{"op": "drop_columns", "columns": ["b"]}]},
+        "json",
+    ),
+    ("PUT", "/api/v1/projects/{project}/datasets/{dataset}/recipes/{recipe}/"): lambda: (
+        {"steps": [{"op": "standard_scale", "columns": ["a"]}]},
+        "json",
+    ),
+    ("POST", "/api/v1/projects/{project}/datasets/{dataset}/recipes/{recipe}/run/"): lambda: (
+        {"version": 1},
+        "json",
+    ),
+    ("POST", "/api/v1/projects/{project}/datasets/{dataset}/versions/"): lambda: (
+        {"file": SimpleUploadedFile("more.csv", b"a,b\n5,6\n")},
         "multipart",
     ),
 }
@@ -128,6 +207,11 @@ def test_the_table_covers_every_api_route():
         "<str:project>": "{project}",
         "<str:username>": "{member}",
         "<uuid:key_uuid>": "{key}",
+        "<str:dataset>": "{dataset}",
+        "<int:number>": "{version}",
+        "<uuid:upload_uuid>": "{upload}",
+        "<uuid:profile>": "{profile}",
+        "<str:recipe>": "{recipe}",
     }
     routed = set()
     for url in _api_urls():
@@ -140,8 +224,9 @@ def test_the_table_covers_every_api_route():
 
 
 @pytest.fixture
-def world(personas, project, admin_user):
-    """The project with a Pending job, a plain member to change, and a stranger to add."""
+def world(request, personas, project, admin_user):
+    """The project with a Pending job, a plain member to change, a stranger to add, a dataset with a
+    version, and an upload with all its bytes (staged already when the route is the commit)."""
     job = Job.objects.create(
         project=project,
         kind=JobKind.PROCESSING,
@@ -160,7 +245,35 @@ def world(personas, project, admin_user):
     member = make_user("tess")
     membership_set(project=project, user=member, role=Role.VIEWER, actor=admin_user)
     make_user("nadia")
-    return {"job": job, "member": member, **personas}
+    dataset_version = upload_from_stream(
+        project=project,
+        user=admin_user,
+        dataset_name="existing-data",
+        filename="data.csv",
+        stream=io.BytesIO(b"a,b\n1,2\n3,4\n"),
+        length=12,
+    )
+    # The upload's state suits the route: empty for a chunk (PUT), staged for the commit, else received.
+    callspec = getattr(request.node, "callspec", None)
+    route = callspec.params.get("route") if callspec else None
+    upload = upload_create(project=project, user=admin_user, filename="data.csv")
+    if route is None or route.method != "PUT":
+        upload_receive(upload=upload, stream=io.BytesIO(b"a,b\n1,2\n3,4\n"), offset=0, length=12)
+    if route is not None and route.url.endswith("/commit/"):
+        upload_complete(upload=upload)
+    profile = profile_start(version=dataset_version, user=admin_user)
+    recipe = recipe_create(
+        dataset=dataset_version.dataset, name="existing-recipe", steps=[], output={}, user=admin_user
+    )
+    return {
+        "job": job,
+        "member": member,
+        "dataset": dataset_version.dataset,
+        "upload": upload,
+        "profile": profile,
+        "recipe": recipe,
+        **personas,
+    }
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
@@ -172,7 +285,16 @@ def test_each_persona_gets_the_expected_answer_on_each_route(world, route, perso
     if user is not None:
         key_uuid = ApiKey.objects.filter(user=user).order_by("created_at").first().uuid
     url = route.url.format(
-        project="vision", job=world["job"].name, member="tess", key=key_uuid, instance_type="ml.m5.xlarge"
+        project="vision",
+        job=world["job"].name,
+        member="tess",
+        key=key_uuid,
+        instance_type="ml.m5.xlarge",
+        dataset=world["dataset"].name,
+        version=1,
+        upload=world["upload"].uuid,
+        profile=world["profile"].uuid,
+        recipe=world["recipe"].name,
     )
     if (route.method, route.url) in BODIES:
         data, fmt = BODIES[route.method, route.url]()
@@ -190,17 +312,24 @@ def test_each_persona_gets_the_expected_answer_on_each_route(world, route, perso
 
 @pytest.mark.parametrize("persona", ["viewer", "outsider"])
 def test_a_refused_write_changes_nothing(world, persona):
-    """A viewer's or outsider's stop, member change and job create leave every row as it was."""
+    """A viewer's or outsider's stop, member change, job create and recipe change or run leave every
+    row as it was."""
     client = api_client_for(world[persona])
 
     client.post("/api/v1/projects/vision/processing-jobs/existing-job/stop/")
     client.patch("/api/v1/projects/vision/members/tess/", {"role": Role.ADMIN}, format="json")
     client.post("/api/v1/projects/vision/processing-jobs/", processing_request("sneaky"), format="multipart")
+    recipe_url = "/api/v1/projects/vision/datasets/existing-data/recipes/existing-recipe/"
+    client.put(recipe_url, {"steps": [{"op": "drop_columns", "columns": ["a"]}]}, format="json")
+    client.post(recipe_url + "run/", {"version": 1}, format="json")
 
     world["job"].refresh_from_db()
     assert world["job"].status == JobStatus.PENDING
     assert Membership.objects.get(user=world["member"]).role == Role.VIEWER
     assert not Job.objects.filter(name="sneaky").exists()
+    world["recipe"].refresh_from_db()
+    assert world["recipe"].steps == []
+    assert not Job.objects.filter(name__startswith="recipe-").exists()
 
 
 def test_a_superuser_acts_as_admin_in_every_project(world):

@@ -201,6 +201,8 @@ def test_a_viewer_browses_without_write_controls(page, live_server, viewer_user,
     log_in(page, live_server, "victor")
     assert page.get_by_role("link", name="New processing job").count() == 0
     page.locator(".mainnav").get_by_role("link", name="Data").click()
+    page.wait_for_url(re.compile(r"/projects/vision/datasets/$"))
+    page.get_by_role("link", name="Files").first.click()
     page.wait_for_url(re.compile(r"/projects/vision/data/$"))
     assert page.get_by_text(csv_artifact.uri).is_visible()
     assert page.locator("#upload").count() == 0
