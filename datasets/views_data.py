@@ -13,8 +13,6 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.template import TemplateDoesNotExist
-from django.template.loader import get_template
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
@@ -27,38 +25,6 @@ from studio.selectors import project_get_for
 
 PREVIEW_PAGE_SIZE = 25
 VERSIONS_PAGE_SIZE = 20
-# Blocks other parts of the app may add to a dataset's page (profiles, recipes), each included
-# only if it exists. Per version (a row of the versions table and the selected version's head),
-# with `project`, `dataset`, `version` and `can_create` in the context:
-VERSION_ACTION_TEMPLATES = (
-    "datasets/_version_actions.html",
-    "datasets/_version_actions_profile.html",
-    "datasets/_version_actions_recipe.html",
-)
-# Per dataset (the page head, and a card below the versions), with `project`, `dataset`, `can_create`:
-DATASET_ACTION_TEMPLATES = (
-    "datasets/_dataset_actions.html",
-    "datasets/_dataset_actions_profile.html",
-    "datasets/_dataset_actions_recipe.html",
-)
-DATASET_SECTION_TEMPLATES = (
-    "datasets/_dataset_section_profile.html",
-    "datasets/_dataset_section_recipe.html",
-)
-
-
-def existing_templates(names: tuple[str, ...]) -> list[str]:
-    """The templates of ``names`` that exist: a hook nobody filled in is simply left out."""
-    found = []
-    for name in names:
-        try:
-            get_template(name)
-        except TemplateDoesNotExist:
-            continue
-        found.append(name)
-    return found
-
-
 @login_required
 def dataset_list(request: HttpRequest, project: str) -> HttpResponse:
     project_obj = project_get_for(request.user, project, Permission.VIEW)
@@ -213,9 +179,6 @@ def dataset_detail(request: HttpRequest, project: str, dataset: str) -> HttpResp
         "lineage": lineage,
         "lineage_drawing": lineage_layout(lineage, dataset_obj.name),
         "can_create": role_allows(project_obj.user_role, Permission.CREATE),
-        "version_action_templates": existing_templates(VERSION_ACTION_TEMPLATES),
-        "dataset_action_templates": existing_templates(DATASET_ACTION_TEMPLATES),
-        "dataset_section_templates": existing_templates(DATASET_SECTION_TEMPLATES),
         "nav_section": "data",
     }
     return render(request, "datasets/dataset_detail.html", context)

@@ -52,7 +52,10 @@ def recipe_builder(
     if recipe_obj is not None:
         meant_for = recipe_services.recipe_input_version(recipe_obj)
     else:
-        meant_for = recipe_services.source_version(dataset_obj)
+        # "New recipe" from a version's page starts on that version.
+        asked = request.GET.get("version", "")
+        chosen = [version for version in versions if asked.isdigit() and version.number == int(asked)]
+        meant_for = chosen[0] if chosen else recipe_services.source_version(dataset_obj)
     config = {
         "recipe": (
             {"name": recipe_obj.name, "steps": recipe_obj.steps, "output": recipe_obj.output}
