@@ -27,6 +27,9 @@ from tests.test_datasets_formats_data import (  # noqa: F401 - isolated_data_dir
     write,
 )
 
+# Also run on PostgreSQL in the full-stack pass: version numbering and uploads are concurrent writes.
+pytestmark = pytest.mark.fullstack
+
 DATASETS = "/api/v1/projects/vision/datasets/"
 
 

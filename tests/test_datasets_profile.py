@@ -22,7 +22,8 @@ from jobs.runner import job_execute
 from studio.artifacts import join_uri, project_prefix, store_for
 from tests.conftest import api_client_for
 
-pytestmark = pytest.mark.django_db
+# Also run on PostgreSQL in the full-stack pass: version numbering and uploads are concurrent writes.
+pytestmark = [pytest.mark.django_db, pytest.mark.fullstack]
 
 DATASET = "customers"
 

@@ -27,7 +27,8 @@ from studio.artifacts import join_uri, project_prefix, store_for
 from studio.models import AuditEvent
 from tests.conftest import api_client_for
 
-pytestmark = pytest.mark.django_db
+# Also run on PostgreSQL in the full-stack pass: version numbering and uploads are concurrent writes.
+pytestmark = [pytest.mark.django_db, pytest.mark.fullstack]
 
 BASE = "/api/v1/projects/vision/datasets/customers/recipes/"
 

@@ -39,6 +39,9 @@ from tests.test_datasets_formats_data import (  # noqa: F401 - isolated_data_dir
     zip_bytes,
 )
 
+# Also run on PostgreSQL in the full-stack pass: version numbering and uploads are concurrent writes.
+pytestmark = pytest.mark.fullstack
+
 UPLOADS = "/api/v1/projects/vision/uploads/"
 
 
