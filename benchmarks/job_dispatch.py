@@ -27,28 +27,20 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
-sys.path.insert(0, str(ROOT))  # run as a script from a checkout, installed or not
-
-from studio.processes import web_command, worker_command  # noqa: E402
+from benchlib import PYTHON, BenchError, StudioServer, studio_env, tail
 
 BENCH_DB = "studio_bench"
 SCRIPT = 'print("hello")\n'
@@ -56,36 +48,7 @@ TARGET_MS = 300
 TERMINAL = {"Completed", "Failed", "Stopped"}
 POLL_SECONDS = 0.05
 JOB_TIMEOUT_SECONDS = 60
-START_TIMEOUT_SECONDS = 60
-COMMAND_TIMEOUT_SECONDS = 180
-# Variables of the environment that would point the subprocesses somewhere else than this run's.
-INHERITED_OUT = (
-    "DATABASE_URL",
-    "CELERY_BROKER_URL",
-    "STUDIO_ARTIFACT_URI",
-    "STUDIO_WORK_DIR",
-    "SECRET_KEY_FILE",
-    "AWS_ENDPOINT_URL",
-    "STUDIO_DATA_DIR",
-    "STUDIO_DEBUG",
-)
-
-
-class BenchError(RuntimeError):
-    pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def tail(path: Path, chars: int = 3000) -> str:
-    try:
-        return path.read_text(errors="replace")[-chars:]
-    except OSError:
-        return ""
+REQUEST_TIMEOUT_SECONDS = 15
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -156,126 +119,25 @@ def bench_database_url(pg_url: str) -> str:
 
 
 @dataclass
-class Studio:
-    mode: str
-    data_dir: Path
-    env: dict[str, str]
-    port: int = 0
-    key: str = ""
+class Studio(StudioServer):
+    """A StudioServer (web + worker) labelled with its mode, that submits jobs and waits for them."""
+
     history_lags: int = 0  # reads that saw a terminal status before its status_history event
-    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
-    logs: dict[str, Path] = field(default_factory=dict)
 
     @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def manage(self, *args: str) -> str:
-        result = subprocess.run(
-            [PYTHON, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=COMMAND_TIMEOUT_SECONDS,
-            check=False,
-        )
-        if result.returncode:
-            raise BenchError(
-                f"[{self.mode}] manage.py {args[0]} failed ({result.returncode}):\n"
-                f"{(result.stdout + result.stderr)[-3000:]}"
-            )
-        return result.stdout
-
-    def prepare(self) -> None:
-        self.manage("migrate", "--noinput", "-v0")
-        snippet = (
-            "from django.contrib.auth import get_user_model\n"
-            "from studio.services import api_key_create, project_create\n"
-            "user = get_user_model().objects.create_user('bench', password=None)\n"
-            "project_create(name='bench', user=user)\n"
-            "print(api_key_create(user=user, name='job dispatch benchmark')[1])\n"
-        )
-        lines = [line.strip() for line in self.manage("shell", "-c", snippet).splitlines()]
-        keys = [line for line in lines if line.startswith("stk_")]
-        if not keys:
-            raise BenchError(f"[{self.mode}] no API key printed by the seed snippet: {lines[-5:]}")
-        self.key = keys[-1]
-
-    def _start(self, name: str, argv: list[str]) -> None:
-        log = self.data_dir / f"{name}.log"
-        self.logs[name] = log
-        with open(log, "wb") as handle:
-            # Its own process group, so stop() reaches gunicorn's and Celery's children too.
-            self.processes[name] = subprocess.Popen(
-                argv, cwd=ROOT, env=self.env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-    def start(self) -> None:
-        # The commands `manage.py serve` runs (web and worker; beat is not needed here).
-        self.port = free_port()
-        self._start("web", web_command("127.0.0.1", self.port))
-        self._start("worker", worker_command(concurrency=2))
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        healthy = ready = False
-        while time.monotonic() < deadline and not (healthy and ready):
-            for name, process in self.processes.items():
-                if process.poll() is not None:
-                    raise BenchError(
-                        f"[{self.mode}] {name} exited with {process.returncode} "
-                        f"while starting:\n{tail(self.logs[name])}"
-                    )
-            if not healthy:
-                try:
-                    with urllib.request.urlopen(f"{self.base}/healthz", timeout=2) as response:  # noqa: S310
-                        healthy = response.status == 200
-                except (OSError, urllib.error.URLError):
-                    pass
-            if not ready:
-                ready = b"ready." in self.logs["worker"].read_bytes()
-            if not (healthy and ready):
-                time.sleep(0.2)
-        if not (healthy and ready):
-            which = "web /healthz" if not healthy else "worker"
-            log = self.logs["web" if not healthy else "worker"]
-            raise BenchError(f"[{self.mode}] {which} not ready after {START_TIMEOUT_SECONDS} s:\n{tail(log)}")
-
-    def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-        # Job subprocesses run in the worker's group; make sure none outlived it.
-        for process in self.processes.values():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-        self.processes.clear()
-
-    # --- HTTP ---------------------------------------------------------------------------------------
+    def mode(self) -> str:
+        return self.label
 
     def _request(
         self, method: str, path: str, body: bytes | None = None, content_type: str | None = None
     ) -> tuple[int, dict]:
-        headers = {"Authorization": f"Bearer {self.key}", "Accept": "application/json"}
-        if content_type:
-            headers["Content-Type"] = content_type
-        url = f"{self.base}{path}"  # always http://127.0.0.1:<port>/...
-        request = urllib.request.Request(url, data=body, method=method, headers=headers)  # noqa: S310
-        try:
-            with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310 - 127.0.0.1 only
-                return response.status, json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as exc:
+        headers = {"Content-Type": content_type} if content_type else None
+        status, data = self.request_bytes(method, path, body, headers, timeout=REQUEST_TIMEOUT_SECONDS)
+        if not 200 <= status < 300:
             raise BenchError(
-                f"[{self.mode}] {method} {path} -> {exc.code}: {exc.read()[:1000].decode(errors='replace')}"
-            ) from exc
+                f"[{self.mode}] {method} {path} -> {status}: {data[:1000].decode(errors='replace')}"
+            )
+        return status, json.loads(data or b"{}")
 
     def submit(self, name: str) -> None:
         boundary = "----studio-bench-" + secrets.token_hex(8)
@@ -354,30 +216,20 @@ def run_jobs(studio: Studio, n: int, warmup: int) -> ModeResult:
     return result
 
 
-def base_env(data_dir: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in INHERITED_OUT}
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "studio.settings",
-            "SECRET_KEY": "job-dispatch-benchmark-" + secrets.token_hex(16),
-            "STUDIO_DATA_DIR": str(data_dir),
-            "STUDIO_LOG_LEVEL": "WARNING",
-            "DO_NOT_TRACK": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
-    )
-    return env
-
-
 def run_mode(mode: str, n: int, warmup: int, pg_url: str, redis_url: str) -> ModeResult:
     data_dir = Path(tempfile.mkdtemp(prefix=f"studio-bench-{mode}-"))
-    env = base_env(data_dir)
+    env = studio_env(
+        data_dir,
+        "job-dispatch-benchmark-" + secrets.token_hex(16),
+        DO_NOT_TRACK="1",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
     if mode == "redis":
         recreate_database(pg_url)
         flush_redis(redis_url)
         env["DATABASE_URL"] = bench_database_url(pg_url)
         env["CELERY_BROKER_URL"] = redis_url
-    studio = Studio(mode, data_dir, env)
+    studio = Studio(env, data_dir, label=mode, worker=True, key_name="job dispatch benchmark")
     try:
         started = time.monotonic()
         studio.prepare()

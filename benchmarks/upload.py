@@ -23,13 +23,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import http.client
-import json
-import os
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,48 +32,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
-sys.path.insert(0, str(ROOT))  # run as a script from a checkout, installed or not
-
-from studio.processes import web_command  # noqa: E402
+from benchlib import BenchError, StudioServer, studio_env
 
 MB = 1024 * 1024
 CHUNK_BYTES = 8 * MB
 TARGET_RSS_MB = 200
 SAMPLE_SECONDS = 0.02
-START_TIMEOUT_SECONDS = 60
-COMMAND_TIMEOUT_SECONDS = 180
 REQUEST_TIMEOUT_SECONDS = 600  # complete reads the whole file once; generous for slow disks
-# Variables of the environment that would point the server somewhere else than this run's.
-INHERITED_OUT = (
-    "DATABASE_URL",
-    "CELERY_BROKER_URL",
-    "STUDIO_ARTIFACT_URI",
-    "STUDIO_WORK_DIR",
-    "SECRET_KEY_FILE",
-    "AWS_ENDPOINT_URL",
-    "STUDIO_DATA_DIR",
-    "STUDIO_DEBUG",
-    "DJANGO_SETTINGS_MODULE",
-)
-
-
-class BenchError(RuntimeError):
-    pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def tail(path: Path, chars: int = 3000) -> str:
-    try:
-        return path.read_text(errors="replace")[-chars:]
-    except OSError:
-        return ""
 
 
 # --- The data -----------------------------------------------------------------------------------
@@ -206,122 +166,16 @@ class RssSampler:
 # --- One Studio web server -------------------------------------------------------------------------
 
 
-@dataclass
-class Studio:
-    data_dir: Path
-    env: dict[str, str]
-    port: int = 0
-    key: str = ""
-    process: subprocess.Popen | None = None
-    log: Path | None = None
-
-    def manage(self, *args: str) -> str:
-        result = subprocess.run(
-            [PYTHON, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=COMMAND_TIMEOUT_SECONDS,
-            check=False,
-        )
-        if result.returncode:
-            raise BenchError(
-                f"manage.py {args[0]} failed ({result.returncode}):\n"
-                f"{(result.stdout + result.stderr)[-3000:]}"
-            )
-        return result.stdout
-
-    def prepare(self) -> None:
-        self.manage("migrate", "--noinput", "-v0")
-        snippet = (
-            "from django.contrib.auth import get_user_model\n"
-            "from studio.services import api_key_create, project_create\n"
-            "user = get_user_model().objects.create_user('bench', password=None)\n"
-            "project_create(name='bench', user=user)\n"
-            "print(api_key_create(user=user, name='upload benchmark')[1])\n"
-        )
-        keys = [
-            line.strip()
-            for line in self.manage("shell", "-c", snippet).splitlines()
-            if line.startswith("stk_")
-        ]
-        if not keys:
-            raise BenchError("no API key printed by the seed snippet")
-        self.key = keys[-1]
-
-    def start(self) -> None:
-        self.port = free_port()
-        self.log = self.data_dir / "web.log"
-        with open(self.log, "wb") as handle:
-            # Its own process group, so stop() reaches gunicorn's workers too.
-            self.process = subprocess.Popen(
-                web_command("127.0.0.1", self.port),
-                cwd=ROOT,
-                env=self.env,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise BenchError(f"the web server exited with {self.process.returncode}:\n{tail(self.log)}")
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                status, _ = self.request("GET", "/healthz", timeout=2)
-                if status == 200:
-                    # Load the app (URLs, pandas) in every worker before measuring anything.
-                    for _ in range(8):
-                        self.request("GET", "/api/v1/projects/bench/datasets/")
-                    return
-            time.sleep(0.2)
-        raise BenchError(f"web /healthz not ready after {START_TIMEOUT_SECONDS} s:\n{tail(self.log)}")
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def connection(self, timeout: float = REQUEST_TIMEOUT_SECONDS) -> http.client.HTTPConnection:
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: bytes | dict | None = None,
-        headers: dict | None = None,
-        *,
-        connection: http.client.HTTPConnection | None = None,
-        timeout: float = REQUEST_TIMEOUT_SECONDS,
-    ) -> tuple[int, dict]:
-        sent = {"Authorization": f"Bearer {self.key}", "Accept": "application/json", **(headers or {})}
-        if isinstance(body, dict):
-            body = json.dumps(body).encode()
-            sent["Content-Type"] = "application/json"
-        own = connection is None
-        conn = connection or self.connection(timeout)
-        try:
-            conn.request(method, path, body=body, headers=sent)
-            response = conn.getresponse()
-            data = response.read()
-            return response.status, json.loads(data) if data else {}
-        finally:
-            if own:
-                conn.close()
+def warm_up(studio: StudioServer) -> None:
+    """Load the app (URLs, pandas) in every worker before measuring anything."""
+    for _ in range(8):
+        studio.request("GET", "/api/v1/projects/bench/datasets/")
 
 
 # --- The measurement --------------------------------------------------------------------------------
 
 
-def upload(studio: Studio, path: Path, size: int, sampler: RssSampler) -> dict:
+def upload(studio: StudioServer, path: Path, size: int, sampler: RssSampler) -> dict:
     """Create, send in chunks, complete and commit; the times of each phase."""
     api = "/api/v1/projects/bench/uploads/"
     status, created = studio.request("POST", api, {"filename": path.name, "total_size": size})
@@ -380,14 +234,8 @@ def main() -> int:
     size_mb = args.size_mb or (200 if args.quick else 1024)
 
     data_dir = Path(tempfile.mkdtemp(prefix="studio-upload-bench-"))
-    env = {key: value for key, value in os.environ.items() if key not in INHERITED_OUT}
-    env.update(
-        STUDIO_DATA_DIR=str(data_dir / "studio"),
-        SECRET_KEY="upload-benchmark-only",
-        STUDIO_LOG_LEVEL="WARNING",
-        DJANGO_SETTINGS_MODULE="studio.settings",
-    )
-    studio = Studio(data_dir=data_dir, env=env)
+    env = studio_env(data_dir / "studio", "upload-benchmark-only")
+    studio = StudioServer(env, data_dir, key_name="upload benchmark", request_timeout=REQUEST_TIMEOUT_SECONDS)
     stopping = threading.Event()
 
     def on_signal(signum, _frame) -> None:
@@ -402,7 +250,8 @@ def main() -> int:
         print(f"file: {size / MB:.0f} MB CSV written in {time.perf_counter() - started:.1f} s ({source})")
         studio.prepare()
         studio.start()
-        sampler = RssSampler(studio.process.pid)
+        warm_up(studio)
+        sampler = RssSampler(studio.pid("web"))
         sampler.start()
         try:
             result = upload(studio, source, size, sampler)
