@@ -25,6 +25,8 @@ from studio.selectors import project_get_for
 
 PREVIEW_PAGE_SIZE = 25
 VERSIONS_PAGE_SIZE = 20
+
+
 @login_required
 def dataset_list(request: HttpRequest, project: str) -> HttpResponse:
     project_obj = project_get_for(request.user, project, Permission.VIEW)
