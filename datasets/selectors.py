@@ -119,3 +119,22 @@ def upload_get(project: Project, upload_uuid: object) -> Upload:
     if upload is None:
         raise Http404(f"No upload {upload_uuid} in {project.name}.")
     return upload
+
+
+DATASET_URI_SCHEME = "dataset://"
+
+
+def version_for_reference(project: Project, reference: str) -> DatasetVersion:
+    """The version a job input names as ``dataset://<name>/<number>`` (or ``/latest``, or just
+    ``dataset://<name>``). Raises LookupError with a message for people."""
+    name, _, number = reference.removeprefix(DATASET_URI_SCHEME).strip("/").partition("/")
+    dataset = Dataset.objects.filter(project=project, name=name).first()
+    if dataset is None:
+        raise LookupError(f"no dataset named {name!r} in {project.name}")
+    if number in {"", "latest"}:
+        version = version_latest(dataset)
+    else:
+        version = versions_of(dataset).filter(number=int(number)).first() if number.isdigit() else None
+    if version is None:
+        raise LookupError(f"dataset {name!r} has no version {number or 'yet'}")
+    return version

@@ -72,7 +72,11 @@ class ProcessingJobForm(ServiceErrorsMixin, forms.Form):
     instance_type = forms.ChoiceField(choices=_instance_type_choices, initial="ml.m5.large")
     inputs = forms.CharField(
         required=False,
-        help_text="name=uri per line; the files appear under /opt/ml/processing/input/<name>/.",
+        help_text=(
+            "name=uri per line, where uri is an artifact URI or a dataset version "
+            "(dataset://name/3, or dataset://name for the latest); the files appear under "
+            "/opt/ml/processing/input/<name>/."
+        ),
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "data=file:///…/vision/data/train.csv"}),
     )
     outputs = forms.CharField(

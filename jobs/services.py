@@ -124,6 +124,18 @@ def _check_inputs(errors: _Errors, project: Project, inputs: Iterable[dict]) -> 
             errors.add("inputs", f"Input name {name!r} is used twice.")
             continue
         seen.add(name)
+        reference = {}
+        if uri.startswith("dataset://"):
+            # A dataset version by name: the job reads that version's data.
+            from datasets.selectors import version_for_reference  # datasets builds on jobs, not the reverse
+
+            try:
+                version = version_for_reference(project, uri)
+            except LookupError as exc:
+                errors.add("inputs", f"Input {name!r}: {exc}")
+                continue
+            reference = {"dataset": version.dataset.name, "version": version.number}
+            uri = version.uri
         try:
             normalized = check_project_uri(project.name, uri)
             if next(iter(store_for(normalized).list(normalized)), None) is None:
@@ -131,7 +143,7 @@ def _check_inputs(errors: _Errors, project: Project, inputs: Iterable[dict]) -> 
         except ArtifactError as exc:
             errors.add("inputs", f"Input {name!r}: {exc}")
             continue
-        checked.append({"name": name, "source_uri": normalized})
+        checked.append({"name": name, "source_uri": normalized, **reference})
     return checked
 
 
