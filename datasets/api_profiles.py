@@ -54,7 +54,7 @@ class ProfileDetailSerializer(ProfileSerializer):
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_report(self, profile: Profile) -> dict | None:
-        """The whole report (see datasets/profiling.py for its shape) once Completed, else null."""
+        """The whole report (see datasets/profiling/ for its shape) once Completed, else null."""
         return self.context.get("report")
 
 

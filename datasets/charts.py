@@ -1,7 +1,7 @@
 """Plotly figures of a profile report, as plain ``{"data": [...], "layout": {...}}`` dicts.
 
 The profile page embeds them as JSON and draws them with Plotly.js (served locally); nothing here
-renders anything. Each builder takes a part of the report (see ``datasets/profiling.py``) and
+renders anything. Each builder takes a part of the report (see ``datasets/profiling/``) and
 returns None when there is nothing to draw.
 """
 

@@ -1,4 +1,4 @@
-"""The profile engine (datasets/profiling.py), checked against pandas on small generated frames."""
+"""The profile engine (datasets/profiling/), checked against pandas on small generated frames."""
 
 from __future__ import annotations
 
