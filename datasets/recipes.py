@@ -364,6 +364,13 @@ class _Check:
             return []
         return [name for name in value if self.column_exists(name, types, why)]
 
+    def numeric_columns_param(self, why: str) -> list[str]:
+        """Numeric columns the step turns into floats (scaling, logs, clipping, mean/median)."""
+        columns = self.columns_param(types=NUMERIC, why=why)
+        for name in columns:
+            self.columns.types[name] = "float"
+        return columns
+
     def column_param(self, key: str = "column", types: frozenset[str] | None = None, why: str = "") -> str:
         value = self.raw.get(key)
         if not isinstance(value, str) or not value:
@@ -588,9 +595,7 @@ class Impute(Step):
         strategy = c.choice("strategy", ("mean", "median", "mode", "constant"))
         if strategy in {"mean", "median"}:
             why = f"the {strategy} is defined for numbers only (use 'mode' or 'constant')"
-            columns = c.columns_param(types=NUMERIC, why=why)
-            for name in columns:
-                c.columns.types[name] = "float"
+            columns = c.numeric_columns_param(why)
             return {"columns": columns, "strategy": strategy}
         columns = c.columns_param()
         if strategy == "mode":
@@ -719,9 +724,7 @@ class StandardScale(Step):
     fields = (Field("columns", "columns", "Columns"),)
 
     def check(self, c: _Check) -> dict:
-        columns = c.columns_param(types=NUMERIC, why="scaling needs numbers")
-        for name in columns:
-            c.columns.types[name] = "float"
+        columns = c.numeric_columns_param("scaling needs numbers")
         return {"columns": columns}
 
     def apply(self, df, step):
@@ -747,9 +750,7 @@ class MinMaxScale(Step):
     fields = (Field("columns", "columns", "Columns"),)
 
     def check(self, c: _Check) -> dict:
-        columns = c.columns_param(types=NUMERIC, why="scaling needs numbers")
-        for name in columns:
-            c.columns.types[name] = "float"
+        columns = c.numeric_columns_param("scaling needs numbers")
         return {"columns": columns}
 
     def apply(self, df, step):
@@ -775,9 +776,7 @@ class LogTransform(Step):
     fields = (Field("columns", "columns", "Columns"),)
 
     def check(self, c: _Check) -> dict:
-        columns = c.columns_param(types=NUMERIC, why="the logarithm needs numbers")
-        for name in columns:
-            c.columns.types[name] = "float"
+        columns = c.numeric_columns_param("the logarithm needs numbers")
         return {"columns": columns}
 
     def apply(self, df, step):
@@ -814,10 +813,8 @@ class ClipOutliers(Step):
     )
 
     def check(self, c: _Check) -> dict:
-        columns = c.columns_param(types=NUMERIC, why="clipping needs numbers")
+        columns = c.numeric_columns_param("clipping needs numbers")
         method = c.choice("method", ("iqr", "quantile"), "iqr")
-        for name in columns:
-            c.columns.types[name] = "float"
         if method == "iqr":
             return {"columns": columns, "method": method, "factor": c.number("factor", 1.5, low=0, high=100)}
         lower = c.number("lower", 0.01, low=0, high=1)

@@ -54,7 +54,14 @@ from datasets.models import DatasetVersion, Upload, UploadStatus, VersionOrigin
 from datasets.readers import ReadError
 from datasets.schema import SchemaError, validate_schema
 from datasets.services import dataset_get_or_create, dataset_name_check, dataset_prefix, version_create
-from studio.artifacts import ArtifactError, ObjectInfo, join_uri, relative_key, store_for
+from studio.artifacts import (
+    ArtifactError,
+    ObjectInfo,
+    join_uri,
+    relative_key,
+    sha256_of_stream,
+    store_for,
+)
 from studio.models import Project
 
 logger = logging.getLogger(__name__)
@@ -587,11 +594,8 @@ def _store_archive(path: Path, sniffed: Sniffed, prefix: str) -> tuple[Inspectio
 
 
 def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        while chunk := handle.read(READ_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return sha256_of_stream(handle)
 
 
 # --- Committing -----------------------------------------------------------------------------------
@@ -836,11 +840,9 @@ def _inspect_collection(uri: str, objects: list[ObjectInfo]) -> Inspection:
     kinds: dict[str, int] = {}
     store = store_for(uri)
     for info in objects:
-        digest = hashlib.sha256()
         with store.open(info.uri) as handle:
-            while chunk := handle.read(READ_BYTES):
-                digest.update(chunk)
-        manifest.update(f"{relative_key(info.uri, uri)}\t{info.size}\t{digest.hexdigest()}\n".encode())
+            digest = sha256_of_stream(handle)
+        manifest.update(f"{relative_key(info.uri, uri)}\t{info.size}\t{digest}\n".encode())
         extension = Path(urlparse(info.uri).path).suffix.lower() or "(none)"
         kinds[extension] = kinds.get(extension, 0) + 1
     return Inspection(
