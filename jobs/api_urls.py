@@ -16,4 +16,18 @@ urlpatterns = [
         api.ProcessingJobMetricsApi.as_view(),
         name="api-processing-job-metrics",
     ),
+    path("training-jobs/", api.TrainingJobListApi.as_view(), name="api-training-jobs"),
+    path("training-jobs/<str:name>/", api.TrainingJobDetailApi.as_view(), name="api-training-job"),
+    path("training-jobs/<str:name>/stop/", api.TrainingJobStopApi.as_view(), name="api-training-job-stop"),
+    path("training-jobs/<str:name>/logs/", api.TrainingJobLogsApi.as_view(), name="api-training-job-logs"),
+    path(
+        "training-jobs/<str:name>/metrics/",
+        api.TrainingJobMetricsApi.as_view(),
+        name="api-training-job-metrics",
+    ),
+    path(
+        "training-jobs/<str:name>/evaluation/",
+        api.TrainingJobEvaluationApi.as_view(),
+        name="api-training-job-evaluation",
+    ),
 ]

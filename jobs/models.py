@@ -49,6 +49,7 @@ class SecondaryStatus(models.TextChoices):
     STARTING = "Starting"
     DOWNLOADING = "Downloading"
     PROCESSING = "Processing"
+    TRAINING = "Training"
     UPLOADING = "Uploading"
     COMPLETED = "Completed"
     FAILED = "Failed"
@@ -59,6 +60,8 @@ class SecondaryStatus(models.TextChoices):
 
 class JobKind(models.TextChoices):
     PROCESSING = "processing", "Processing job"
+    TRAINING = "training", "Training job"
+    TUNING = "tuning", "Tuning job"
 
 
 class IllegalTransition(Exception):
@@ -90,8 +93,14 @@ class Job(models.Model):
     # The kind-specific request (script, inputs, outputs, arguments, environment), validated by its service.
     spec = models.JSONField(default=dict)
     metric_definitions = models.JSONField(default=list, blank=True)
-    # What the job produced: [{"name", "uri", "files", "bytes"}].
+    # What the job produced: [{"name", "uri", "files", "bytes"}] (training: model and output archives
+    # with their "sha256").
     outputs = models.JSONField(default=list, blank=True)
+    tags = models.JSONField(default=dict, blank=True)
+    # A training job started by a tuning job is one of its trials.
+    tuning_job = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="trials"
+    )
     exit_code = models.IntegerField(null=True, blank=True)
     worker = models.CharField(max_length=255, blank=True, help_text="host:pid of the worker running it")
     log_size = models.BigIntegerField(default=0)
@@ -113,6 +122,8 @@ class Job(models.Model):
             ),
         ]
         indexes = [
+            # The job list of one kind, newest first, stays an index scan at 10,000s of jobs.
+            models.Index(fields=["project", "kind", "-created_at"], name="job_project_kind_created"),
             # The reaper's scan: active jobs by heartbeat.
             models.Index(
                 fields=["status", "heartbeat_at"],
@@ -247,3 +258,21 @@ class JobMetric(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job} {self.name}[{self.step}]={self.value}"
+
+
+class JobEvaluation(models.Model):
+    """What a built-in algorithm measured on the test (or validation) channel after training.
+
+    ``report`` is the algorithm's ``evaluation.json``: metrics, confusion matrix, ROC and PR
+    curves, residuals, feature importances (see jobs.algorithms.evaluation).
+    """
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="evaluation")
+    problem = models.CharField(max_length=64)
+    channel = models.CharField(max_length=64)
+    metrics = models.JSONField(default=dict)
+    report = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.job} evaluation ({self.problem})"

@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import re
+import signal
 import socket
 import time
 from datetime import timedelta
@@ -24,12 +25,14 @@ from jobs.backends import BackendError, get_backend
 from jobs.models import (
     IllegalTransition,
     Job,
+    JobKind,
     JobLogChunk,
     JobMetric,
     JobStatus,
     JobStatusEvent,
     SecondaryStatus,
 )
+from studio.instance_types import instance_type_get
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +142,12 @@ def job_execute(*, job_id: int) -> None:
     except IllegalTransition as exc:
         logger.info("job not claimed", extra={"job": job.name, "reason": str(exc)})
         return
+    if job.kind == JobKind.TUNING:
+        # A tuning job runs no process of its own: it launches trials and follows them.
+        from jobs.tuning import tuning_advance
+
+        tuning_advance(job.pk)
+        return
     recorder = JobRecorder(job)
     backend = get_backend(job.backend)
     handle = None
@@ -161,11 +170,25 @@ def job_execute(*, job_id: int) -> None:
     finally:
         if handle is not None:
             backend.cleanup(handle)
+        if job.tuning_job_id:
+            _tell_tuning_job(job)
+
+
+def _tell_tuning_job(job: Job) -> None:
+    """A trial ended: its tuning job may launch the next one (the reaper's pass is the safety net)."""
+    from jobs.tasks import advance_tuning_job
+
+    try:
+        advance_tuning_job.apply_async(args=[job.tuning_job_id])
+    except Exception:
+        logger.exception("could not reach the broker", extra={"job": job.name})
 
 
 def _supervise(job: Job, backend, handle, recorder: JobRecorder) -> None:
     deadline = job.started_at + timedelta(seconds=job.max_runtime_seconds)
-    stop_cause = ""  # "user", "max-runtime" or "reaped"
+    stop_cause = ""  # "user", "max-runtime", "early-stop" or "reaped"
+    early_stop_reason = ""
+    progress_hook = import_string(job.spec["on_progress"]) if job.spec.get("on_progress") else None
     last_check = last_beat = time.monotonic()
     while True:
         state = backend.refresh(handle, wait_seconds=REFRESH_WAIT_SECONDS)
@@ -183,6 +206,17 @@ def _supervise(job: Job, backend, handle, recorder: JobRecorder) -> None:
                 stop_cause = "user"
                 recorder.system("Stop requested: sending SIGTERM")
                 backend.stop(handle, grace_seconds=settings.STUDIO_STOP_GRACE_SECONDS)
+            elif progress_hook is not None and not stop_cause and not state.finished:
+                # e.g. a tuning job's early stopping: the hook names why this run should end now.
+                early_stop_reason = progress_hook(job)
+                if early_stop_reason:
+                    stop_cause = "early-stop"
+                    recorder.system(f"{early_stop_reason}: sending SIGTERM")
+                    with contextlib.suppress(IllegalTransition):
+                        job.transition(
+                            JobStatus.STOPPING, secondary=SecondaryStatus.STOPPING, message=early_stop_reason
+                        )
+                    backend.stop(handle, grace_seconds=settings.STUDIO_STOP_GRACE_SECONDS)
         if not stop_cause and timezone.now() >= deadline and not state.finished:
             stop_cause = "max-runtime"
             message = f"MaxRuntimeInSeconds ({job.max_runtime_seconds}) reached: sending SIGTERM"
@@ -208,6 +242,18 @@ def _supervise(job: Job, backend, handle, recorder: JobRecorder) -> None:
             JobStatus.STOPPED,
             SecondaryStatus.MAX_RUNTIME_EXCEEDED,
             message=f"Stopped after MaxRuntimeInSeconds ({job.max_runtime_seconds})",
+            failure_reason=(
+                f"MaxRuntimeExceeded: the job ran longer than its MaxRuntimeInSeconds "
+                f"({job.max_runtime_seconds} s) and was stopped."
+            ),
+        )
+    elif stop_cause == "early-stop":
+        _finish(
+            job,
+            JobStatus.STOPPED,
+            SecondaryStatus.STOPPED,
+            message=early_stop_reason,
+            failure_reason=early_stop_reason,
         )
     elif stop_cause == "user":
         _finish(job, JobStatus.STOPPED, SecondaryStatus.STOPPED, message="Stopped on request")
@@ -224,11 +270,23 @@ def _supervise(job: Job, backend, handle, recorder: JobRecorder) -> None:
             extra={"outputs": outputs},
         )
     else:
-        reason = state.failure_reason or (
-            f"AlgorithmError: the script exited with code {state.exit_code}"
-            + (f". Last output:\n{recorder.failure_tail()}" if recorder.failure_tail() else "")
-        )
+        reason = state.failure_reason or _exit_reason(job, state.exit_code, recorder.failure_tail())
         _finish(job, JobStatus.FAILED, SecondaryStatus.FAILED, failure_reason=reason)
+
+
+OUT_OF_MEMORY_SIGNS = ("MemoryError", "Cannot allocate memory", "std::bad_alloc", "out of memory")
+
+
+def _exit_reason(job: Job, exit_code: int | None, tail: str) -> str:
+    """Why a process failed, in a user's words: out of memory, or the exit code and its last output."""
+    last_output = f". Last output:\n{tail}" if tail else ""
+    if exit_code == -signal.SIGKILL or any(sign in tail for sign in OUT_OF_MEMORY_SIGNS):
+        memory = instance_type_get(job.instance_type).memory_gib
+        return (
+            f"OutOfMemory: the process ran out of memory ({job.instance_type} allows {memory} GiB); "
+            f"use a larger instance type or less data per batch{last_output}"
+        )[:1024]
+    return f"AlgorithmError: the script exited with code {exit_code}{last_output}"
 
 
 def _run_completion_hook(job: Job, recorder: JobRecorder) -> None:
@@ -284,9 +342,10 @@ def jobs_reap() -> dict[str, int]:
     now = timezone.now()
     stale_before = now - timedelta(seconds=settings.STUDIO_HEARTBEAT_TIMEOUT_SECONDS)
     failed = 0
+    # Tuning jobs hold no worker, so they send no heartbeat; they are advanced below instead.
     stale = Job.objects.filter(
         status__in=[JobStatus.IN_PROGRESS, JobStatus.STOPPING], heartbeat_at__lt=stale_before
-    )
+    ).exclude(kind=JobKind.TUNING)
     for job in stale[:500]:
         seconds = int((now - job.heartbeat_at).total_seconds())
         reason = (
@@ -313,4 +372,11 @@ def jobs_reap() -> dict[str, int]:
         )
         job_enqueue(job)
         requeued += 1
-    return {"failed": failed, "requeued": requeued}
+    from jobs.tuning import tuning_advance
+
+    active_tuning = Job.objects.filter(
+        kind=JobKind.TUNING, status__in=[JobStatus.IN_PROGRESS, JobStatus.STOPPING]
+    ).values_list("pk", flat=True)
+    for tuning_id in list(active_tuning[:500]):
+        tuning_advance(tuning_id)
+    return {"failed": failed, "requeued": requeued, "tuning_advanced": len(active_tuning[:500])}

@@ -11,6 +11,8 @@ from jobs.models import Job, JobLogChunk, JobMetric, JobStatus
 from studio.models import Project
 
 LOG_PAGE_CHARS = 256 * 1024
+DEFAULT_MAX_POINTS = 2000
+MAX_POINTS_LIMIT = 100_000
 
 
 def jobs_of(
@@ -95,3 +97,26 @@ def job_final_metrics(series: dict[str, list[dict]]) -> list[dict]:
         for name, points in series.items()
         if points
     ]
+
+
+def downsample(points: list[dict], max_points: int) -> list[dict]:
+    """At most about ``max_points`` of a series in step order, keeping its shape.
+
+    The series is cut into buckets; each keeps its lowest and highest point (in step order), and
+    the first and last points are always kept, so spikes, dips and the latest value survive.
+    """
+    if len(points) <= max_points:
+        return points
+    buckets = max(1, (max_points - 2) // 2)
+    inner = points[1:-1]
+    size = len(inner) / buckets
+    kept = [points[0]]
+    for index in range(buckets):
+        bucket = inner[int(index * size) : int((index + 1) * size)]
+        if not bucket:
+            continue
+        low = min(range(len(bucket)), key=lambda i: bucket[i]["value"])
+        high = max(range(len(bucket)), key=lambda i: bucket[i]["value"])
+        kept.extend(bucket[i] for i in sorted({low, high}))
+    kept.append(points[-1])
+    return kept

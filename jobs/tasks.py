@@ -17,3 +17,10 @@ def execute_job(job_id: int) -> None:
 @shared_task(name="jobs.reap", ignore_result=True)
 def reap_jobs() -> dict[str, int]:
     return runner.jobs_reap()
+
+
+@shared_task(name="jobs.advance_tuning", ignore_result=True)
+def advance_tuning_job(tuning_job_id: int) -> None:
+    from jobs.tuning import tuning_advance
+
+    tuning_advance(tuning_job_id)

@@ -216,6 +216,10 @@ STUDIO_STOP_GRACE_SECONDS = env_float("STUDIO_STOP_GRACE_SECONDS", 30.0, minimum
 STUDIO_LOG_FLUSH_SECONDS = env_float("STUDIO_LOG_FLUSH_SECONDS", 0.5, minimum=0.05)
 STUDIO_DEFAULT_MAX_RUNTIME_SECONDS = env_int("STUDIO_DEFAULT_MAX_RUNTIME_SECONDS", 24 * 3600, minimum=1)
 STUDIO_MAX_SCRIPT_BYTES = env_int("STUDIO_MAX_SCRIPT_BYTES", 1024 * 1024, minimum=1)
+STUDIO_MAX_SOURCE_BYTES = env_int("STUDIO_MAX_SOURCE_BYTES", 100 * 1024**2, minimum=1)
+# Cached environments for training code with a requirements.txt, one per file hash.
+STUDIO_CODE_ENV_DIR = Path(env_str("STUDIO_CODE_ENV_DIR", str(DATA_DIR / "envs"))).resolve()
+STUDIO_CHECKPOINT_SYNC_SECONDS = env_float("STUDIO_CHECKPOINT_SYNC_SECONDS", 10.0, minimum=0.1)
 STUDIO_DEFAULT_BACKEND = env_str("STUDIO_DEFAULT_BACKEND", "local")
 if STUDIO_DEFAULT_BACKEND not in {"local"}:
     raise ImproperlyConfigured(f"STUDIO_DEFAULT_BACKEND must be 'local', got {STUDIO_DEFAULT_BACKEND!r}")

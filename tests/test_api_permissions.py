@@ -25,7 +25,7 @@ from rest_framework.test import APIClient
 from datasets.profiles import profile_start
 from datasets.recipe_services import recipe_create
 from datasets.uploads import upload_complete, upload_create, upload_from_stream, upload_receive
-from jobs.models import Job, JobKind, JobStatus
+from jobs.models import Job, JobEvaluation, JobKind, JobStatus
 from studio.models import ApiKey, Membership
 from studio.roles import Permission, Role, role_allows
 from studio.services import api_key_create, api_key_revoke, membership_set
@@ -70,6 +70,17 @@ ROUTES = [
     Route("POST",   "/api/v1/projects/{project}/processing-jobs/{job}/stop/",   Permission.OPERATE, 202),
     Route("GET",    "/api/v1/projects/{project}/processing-jobs/{job}/logs/",   Permission.VIEW,    200),
     Route("GET",    "/api/v1/projects/{project}/processing-jobs/{job}/metrics/", Permission.VIEW,   200),
+    # training jobs ({job} is a Pending training job with an evaluation row) and the public catalogue
+    Route("GET",    "/api/v1/algorithms/",                                      PUBLIC,             200),
+    Route("GET",    "/api/v1/algorithms/{algorithm}/",                          PUBLIC,             200),
+    Route("GET",    "/api/v1/projects/{project}/training-jobs/",                Permission.VIEW,    200),
+    Route("POST",   "/api/v1/projects/{project}/training-jobs/",                Permission.CREATE,  201),
+    Route("GET",    "/api/v1/projects/{project}/training-jobs/{job}/",          Permission.VIEW,    200),
+    Route("POST",   "/api/v1/projects/{project}/training-jobs/{job}/stop/",     Permission.OPERATE, 202),
+    Route("GET",    "/api/v1/projects/{project}/training-jobs/{job}/logs/",     Permission.VIEW,    200),
+    Route("GET",    "/api/v1/projects/{project}/training-jobs/{job}/metrics/",  Permission.VIEW,    200),
+    Route("GET",    "/api/v1/projects/{project}/training-jobs/{job}/evaluation/",
+                                                                                Permission.VIEW,    200),
     # datasets: uploads, datasets, versions ({upload} is receiving, or staged for the commit route)
     Route("GET",    "/api/v1/projects/{project}/uploads/",                      Permission.VIEW,    200),
     Route("POST",   "/api/v1/projects/{project}/uploads/",                      Permission.CREATE,  201),
@@ -129,6 +140,14 @@ BODIES = {
     ),
     ("POST", "/api/v1/projects/{project}/processing-jobs/"): lambda: (
         processing_request("matrix-job"),
+        "multipart",
+    ),
+    ("POST", "/api/v1/projects/{project}/training-jobs/"): lambda: (
+        {
+            "name": "matrix-training",
+            "source": SimpleUploadedFile("train.py", b"print('training')\n"),
+            "instance_type": "ml.m5.large",
+        },
         "multipart",
     ),
     ("POST", "/api/v1/projects/{project}/uploads/"): lambda: (
@@ -217,7 +236,11 @@ def test_the_table_covers_every_api_route():
     for url in _api_urls():
         for converter, placeholder in placeholders.items():
             url = url.replace(converter, placeholder)
-        name = "{instance_type}" if url.startswith("/api/v1/instance-types/") else "{job}"
+        name = "{job}"
+        if url.startswith("/api/v1/instance-types/"):
+            name = "{instance_type}"
+        elif url.startswith("/api/v1/algorithms/"):
+            name = "{algorithm}"
         routed.add(url.replace("<str:name>", name))
     table = {route.url for route in ROUTES}
     assert routed == table
@@ -242,6 +265,22 @@ def world(request, personas, project, admin_user):
             "environment": {},
         },
     )
+    training = Job.objects.create(
+        project=project,
+        kind=JobKind.TRAINING,
+        name="existing-job",
+        created_by=admin_user,
+        instance_type="ml.m5.large",
+        max_runtime_seconds=60,
+        spec={
+            "algorithm": {"name": "xgboost"},
+            "code": None,
+            "channels": [],
+            "hyperparameters": {},
+            "environment": {},
+        },
+    )
+    JobEvaluation.objects.create(job=training, problem="regression", channel="test", metrics={"rmse": 1.0})
     member = make_user("tess")
     membership_set(project=project, user=member, role=Role.VIEWER, actor=admin_user)
     make_user("nadia")
@@ -290,6 +329,7 @@ def test_each_persona_gets_the_expected_answer_on_each_route(world, route, perso
         member="tess",
         key=key_uuid,
         instance_type="ml.m5.xlarge",
+        algorithm="xgboost",
         dataset=world["dataset"].name,
         version=1,
         upload=world["upload"].uuid,

@@ -93,7 +93,8 @@ def eager_celery(settings) -> Iterator[None]:
 @pytest.fixture
 def background_worker(monkeypatch) -> Iterator[list[threading.Thread]]:
     """Run each queued job in a thread, so the page has a running job to follow live."""
-    from jobs import runner, services
+    from jobs import runner
+    from jobs.services import common as services
 
     threads: list[threading.Thread] = []
 

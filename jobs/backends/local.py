@@ -6,11 +6,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
+import logging
 import os
 import queue
 import resource
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -20,9 +22,11 @@ from functools import cache
 from pathlib import Path
 
 from django.conf import settings
+from django.utils import timezone
 
+from jobs.backends import training_layout as layout
 from jobs.backends.base import BackendError, ComputeBackend, RunState
-from jobs.models import Job, SecondaryStatus
+from jobs.models import Job, JobKind, JobStatus, SecondaryStatus
 from studio.artifacts import ArtifactError, download_prefix, sha256_of_stream, store_for, upload_directory
 from studio.instance_types import instance_type_get
 
@@ -37,6 +41,7 @@ INHERITED_ENV = (
     "OPENBLAS_L2_SIZE",
     "VIRTUAL_ENV",
 )
+logger = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1
 # SageMaker scripts name /opt/ml/... paths in their arguments; locally those live in the job's directory.
 SAGEMAKER_ROOT = "/opt/ml/"
@@ -57,6 +62,11 @@ def visible_gpus() -> tuple[str, ...]:
     return tuple(str(i) for i, line in enumerate(listing.stdout.splitlines()) if line.startswith("GPU"))
 
 
+def _heartbeat(job: Job) -> None:
+    """Keep the reaper away while Studio itself works for the job (installing its requirements)."""
+    Job.objects.filter(pk=job.pk, status=JobStatus.IN_PROGRESS).update(heartbeat_at=timezone.now())
+
+
 @dataclass
 class ResourceLimits:
     cpus: list[int]
@@ -64,13 +74,22 @@ class ResourceLimits:
     gpus: tuple[str, ...]
 
     @classmethod
-    def for_instance(cls, instance_type: str) -> ResourceLimits:
+    def for_instance(cls, instance_type: str, instance_count: int = 1) -> ResourceLimits:
         instance = instance_type_get(instance_type)
         available = sorted(os.sched_getaffinity(0))
+        gpus = visible_gpus()
+        wanted_gpus = instance.gpus * instance_count
+        if wanted_gpus > len(gpus):
+            # Never a silent CPU run of a job that asked for GPUs.
+            raise BackendError(
+                f"{instance_type} has {instance.gpus} GPU(s) per instance ({wanted_gpus} in all), but this "
+                f"worker ({socket.gethostname()}) has {len(gpus) or 'no'} GPU(s). Pick a CPU instance type "
+                "or run the job on a worker with GPUs."
+            )
         return cls(
-            cpus=available[: max(1, min(instance.vcpus, len(available)))],
+            cpus=available[: max(1, min(instance.vcpus * instance_count, len(available)))],
             memory_bytes=instance.memory_gib * 1024**3,
-            gpus=visible_gpus()[: instance.gpus],
+            gpus=gpus[:wanted_gpus],
         )
 
     def environment(self) -> dict[str, str]:
@@ -86,7 +105,9 @@ class ResourceLimits:
 
     def apply_in_child(self) -> None:
         """Runs in the forked child before exec: limits, and death with the worker."""
-        resource.setrlimit(resource.RLIMIT_AS, (self.memory_bytes, self.memory_bytes))
+        if not self.gpus:
+            # CUDA maps far more address space than it uses, so GPU jobs get no RLIMIT_AS.
+            resource.setrlimit(resource.RLIMIT_AS, (self.memory_bytes, self.memory_bytes))
         os.sched_setaffinity(0, self.cpus)
         # If the worker dies (even by SIGKILL), the job's process dies with it instead of running on unseen.
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -101,6 +122,7 @@ class LocalRun:
     reader: threading.Thread | None = None
     exited_at: float | None = None
     kill_at: float | None = None
+    checkpoints: layout.CheckpointSync | None = None
 
 
 class LocalBackend(ComputeBackend):
@@ -110,13 +132,51 @@ class LocalBackend(ComputeBackend):
         workdir = settings.STUDIO_WORK_DIR / str(job.uuid)
         shutil.rmtree(workdir, ignore_errors=True)
         run = LocalRun(job=job, workdir=workdir)
-        spec = job.spec
-        limits = ResourceLimits.for_instance(job.instance_type)
+        limits = ResourceLimits.for_instance(job.instance_type, job.instance_count)
+        env = {name: os.environ[name] for name in INHERITED_ENV if name in os.environ}
+        if job.kind == JobKind.TRAINING:
+            command, cwd, program = self._prepare_training(run, limits, env, recorder)
+        else:
+            command, cwd, program = self._prepare_processing(run, env, recorder)
+        env.update(limits.environment())
+        env.update(
+            {
+                "HOME": str(workdir),
+                "TMPDIR": str(workdir / "tmp"),
+                "PYTHONUNBUFFERED": "1",
+                "STUDIO_JOB_NAME": job.name,
+                "STUDIO_ML_ROOT": str(workdir),  # stands in for /opt/ml
+                "SM_CURRENT_INSTANCE_TYPE": job.instance_type,
+            }
+        )
+        env.setdefault("SM_CURRENT_HOST", "algo-1")
+        env.setdefault("SM_HOSTS", '["algo-1"]')
+        recorder.system(
+            f"Running {program} on {job.instance_count} x {job.instance_type}: {len(limits.cpus)} CPU(s), "
+            f"{limits.memory_bytes // 1024**3} GiB, {len(limits.gpus)} GPU(s)"
+        )
+        try:
+            run.process = subprocess.Popen(
+                command,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, so stop reaches its children too
+                preexec_fn=limits.apply_in_child,
+            )
+        except OSError as exc:
+            raise BackendError(f"Could not start {program}: {exc}") from exc
+        run.reader = threading.Thread(target=self._read_output, args=(run,), daemon=True)
+        run.reader.start()
+        return run
+
+    def _prepare_processing(self, run: LocalRun, env: dict, recorder) -> tuple[list[str], Path, str]:
+        job, workdir, spec = run.job, run.workdir, run.job.spec
         for sub in ("processing/input", "processing/output", "config", "output", "tmp"):
             (workdir / sub).mkdir(parents=True, exist_ok=True)
-
         recorder.set_secondary(SecondaryStatus.DOWNLOADING, "Downloading the script and input data")
-        env = {name: os.environ[name] for name in INHERITED_ENV if name in os.environ}
         if "entrypoint" in spec:
             # One of Studio's own job modules (profiling, data preparation), run from this install.
             program = spec["entrypoint"]["module"]
@@ -137,44 +197,53 @@ class LocalBackend(ComputeBackend):
         for item in spec.get("outputs", []):
             (workdir / "processing/output" / item["name"]).mkdir(parents=True, exist_ok=True)
         self._write_config(job, workdir)
-
         recorder.set_secondary(SecondaryStatus.PROCESSING, "Running the processing script")
         arguments = [self._local_path(arg, workdir) for arg in spec.get("arguments", [])]
         env.update(spec.get("environment", {}))
-        env.update(limits.environment())
+        env.update({"PROCESSING_JOB_NAME": job.name, "SM_CURRENT_HOST": "algo-1", "SM_HOSTS": '["algo-1"]'})
+        return [*command, *arguments], workdir, program
+
+    def _prepare_training(
+        self, run: LocalRun, limits: ResourceLimits, env: dict, recorder
+    ) -> tuple[list[str], Path, str]:
+        """SageMaker's training contract: /opt/ml layout, SM_* variables, hyperparameters as arguments."""
+        job, workdir, spec = run.job, run.workdir, run.job.spec
+        for sub in layout.FOLDERS:
+            (workdir / sub).mkdir(parents=True, exist_ok=True)
+        recorder.set_secondary(SecondaryStatus.DOWNLOADING, "Downloading input data")
+        layout.fetch_channels(spec, workdir, recorder.system)
+        run.checkpoints = layout.CheckpointSync(spec.get("checkpoint_uri", ""), workdir / "checkpoints")
+        if restored := run.checkpoints.restore():
+            recorder.system(f"Restored {restored} checkpoint file(s) from {spec['checkpoint_uri']}")
+        layout.write_config(job, workdir)
+        decoded = layout.decoded_hyperparameters(spec.get("hyperparameters", {}))
+        if spec.get("algorithm"):
+            program = spec["algorithm"]["name"]
+            python, entry, cwd = sys.executable, program, workdir
+            command = [python, "-u", "-m", "jobs.algorithms", program]
+            env["PYTHONPATH"] = str(settings.BASE_DIR)
+        else:
+            code = spec["code"]
+            entry_path = layout.fetch_code(code, workdir)
+            program, entry, cwd = code["entry_point"], code["entry_point"], workdir / "code"
+            python = layout.python_for(cwd, recorder.system, lambda: _heartbeat(job))
+            command = [python, "-u", str(entry_path), *layout.hyperparameter_arguments(decoded)]
+            env["PYTHONPATH"] = str(cwd)
+        per_instance_cpus = max(1, len(limits.cpus) // job.instance_count)
+        gpus_per_instance = len(limits.gpus) // job.instance_count
+        env.update(spec.get("environment", {}))
         env.update(
-            {
-                "HOME": str(workdir),
-                "TMPDIR": str(workdir / "tmp"),
-                "PYTHONUNBUFFERED": "1",
-                "PROCESSING_JOB_NAME": job.name,
-                "STUDIO_JOB_NAME": job.name,
-                "STUDIO_ML_ROOT": str(workdir),  # stands in for /opt/ml
-                "SM_CURRENT_INSTANCE_TYPE": job.instance_type,
-                "SM_CURRENT_HOST": "algo-1",
-                "SM_HOSTS": '["algo-1"]',
-            }
-        )
-        recorder.system(
-            f"Running {program} on {job.instance_type}: {len(limits.cpus)} CPU(s), "
-            f"{limits.memory_bytes // 1024**3} GiB, {len(limits.gpus)} GPU(s)"
-        )
-        try:
-            run.process = subprocess.Popen(
-                [*command, *arguments],
-                cwd=workdir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group, so stop reaches its children too
-                preexec_fn=limits.apply_in_child,
+            layout.sm_environment(
+                job, workdir, num_cpus=per_instance_cpus, num_gpus=gpus_per_instance, entry_point=entry
             )
-        except OSError as exc:
-            raise BackendError(f"Could not start the script: {exc}") from exc
-        run.reader = threading.Thread(target=self._read_output, args=(run,), daemon=True)
-        run.reader.start()
-        return run
+        )
+        if job.instance_count > 1:
+            command = layout.distributed_command(python, job.instance_count, command[2:])
+            env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], str(settings.BASE_DIR)])
+        recorder.set_secondary(
+            SecondaryStatus.TRAINING, "Training image download completed. Training in progress."
+        )
+        return command, cwd, program
 
     @staticmethod
     def _fetch_script(script: dict, path: Path) -> None:
@@ -270,6 +339,8 @@ class LocalBackend(ComputeBackend):
             self._signal(run, signal.SIGKILL)
         if exit_code is not None and run.exited_at is None:
             run.exited_at = now
+        if run.checkpoints is not None:
+            self._sync_checkpoints(run, every=settings.STUDIO_CHECKPOINT_SYNC_SECONDS)
         state = RunState(log_text="".join(chunks))
         # Finished once all output is read, or once children holding the pipe had their chance.
         if exit_code is not None and (eof or now - run.exited_at >= DRAIN_SECONDS):
@@ -296,6 +367,38 @@ class LocalBackend(ComputeBackend):
         handle.kill_at = time.monotonic() + grace_seconds
 
     def collect(self, handle: LocalRun, recorder) -> list[dict]:
+        if handle.job.kind == JobKind.TRAINING:
+            return self._collect_training(handle, recorder)
+        return self._collect_processing(handle, recorder)
+
+    def _collect_training(self, handle: LocalRun, recorder) -> list[dict]:
+        """model/ → model.tar.gz and output/data/ → output.tar.gz, each with its SHA-256."""
+        from studio.services import artifact_record  # studio.services imports nothing of jobs
+
+        job, workdir = handle.job, handle.workdir
+        recorder.set_secondary(SecondaryStatus.UPLOADING, "Uploading generated training model")
+        produced = []
+        for name, folder in (("model", workdir / "model"), ("output", workdir / "output/data")):
+            uri = f"{job.spec['output_uri']}/{name}.tar.gz"
+            try:
+                stored = layout.upload_archive(folder, uri, workdir / "tmp")
+            except ArtifactError as exc:
+                raise BackendError(f"Uploading {name}.tar.gz: {exc}") from exc
+            artifact_record(project=job.project, stored=stored, origin=f"training-job/{job.name}")
+            files = sum(1 for path in folder.rglob("*") if path.is_file())
+            produced.append(
+                {
+                    "name": name,
+                    "uri": stored.uri,
+                    "sha256": stored.sha256,
+                    "bytes": stored.size,
+                    "files": files,
+                }
+            )
+            recorder.system(f"{name}.tar.gz: {files} file(s), {stored.size} bytes, SHA-256 {stored.sha256}")
+        return produced
+
+    def _collect_processing(self, handle: LocalRun, recorder) -> list[dict]:
         from studio.services import artifact_record  # studio.services imports nothing of jobs
 
         job = handle.job
@@ -320,9 +423,21 @@ class LocalBackend(ComputeBackend):
             recorder.system(f"Output '{item['name']}': {len(stored)} file(s) to {item['destination_uri']}")
         return produced
 
+    @staticmethod
+    def _sync_checkpoints(run: LocalRun, *, every: float = 0.0) -> None:
+        assert run.checkpoints is not None
+        try:
+            run.checkpoints.upload_changes(every=every)
+        except (ArtifactError, OSError):
+            # A store hiccup must not end the job; the next sync (or the final one) tries again.
+            logger.warning("checkpoint upload failed", exc_info=True, extra={"job": run.job.name})
+
     def cleanup(self, handle: LocalRun) -> None:
         if handle.process is not None and handle.process.poll() is None:
             self._signal(handle, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 handle.process.wait(timeout=5)
+        if handle.checkpoints is not None:
+            # Whatever the outcome (stopped, failed, out of time), the last checkpoints are kept.
+            self._sync_checkpoints(handle)
         shutil.rmtree(handle.workdir, ignore_errors=True)

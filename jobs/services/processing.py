@@ -1,0 +1,204 @@
+"""Processing jobs: a user's script, or one of Studio's own modules, over inputs to outputs."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import uuid
+from collections.abc import Iterable
+from typing import BinaryIO
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError
+
+from jobs.models import Job, JobKind
+from jobs.services.common import (
+    Errors,
+    check_arguments,
+    check_environment,
+    check_inputs,
+    check_metric_definitions,
+    check_name,
+    check_outputs,
+    check_resources,
+    check_script_file,
+    job_for_token,
+    job_insert,
+    request_fingerprint,
+)
+from studio.artifacts import ArtifactError, check_project_uri, join_uri, project_prefix, store_for
+from studio.models import Project
+
+
+def processing_job_create(
+    *,
+    project: Project,
+    user: AbstractBaseUser,
+    name: str,
+    script_file: BinaryIO | None = None,
+    script_filename: str = "",
+    script_uri: str = "",
+    inputs: Iterable[dict] = (),
+    outputs: Iterable[dict] = (),
+    arguments: list[str] | None = None,
+    environment: dict[str, str] | None = None,
+    instance_type: str = "ml.m5.large",
+    instance_count: int = 1,
+    max_runtime_seconds: int | None = None,
+    metric_definitions: list[dict] | None = None,
+    client_token: str | None = None,
+) -> tuple[Job, bool]:
+    """Validate a processing-job request, store its script, create the job and queue it.
+
+    Returns ``(job, created)``: a retried request with the same ``client_token`` gets the job
+    the first one made. Nothing is stored unless the whole request is valid.
+    """
+    kind = JobKind.PROCESSING
+    if script_file is not None:
+        # Read once (bounded), so the request fingerprint and the checks below see the same bytes.
+        script_file = io.BytesIO(script_file.read(settings.STUDIO_MAX_SCRIPT_BYTES + 1))
+    fingerprint = request_fingerprint(
+        name=name,
+        script_sha256=hashlib.sha256(script_file.getvalue()).hexdigest() if script_file else "",
+        script_uri=script_uri,
+        inputs=list(inputs),
+        outputs=list(outputs),
+        arguments=arguments,
+        environment=environment,
+        instance_type=instance_type,
+        instance_count=instance_count,
+        max_runtime_seconds=max_runtime_seconds,
+        metric_definitions=metric_definitions,
+    )
+    if client_token:
+        existing = job_for_token(project, kind, client_token, fingerprint)
+        if existing is not None:
+            return existing, False
+    max_runtime = (
+        settings.STUDIO_DEFAULT_MAX_RUNTIME_SECONDS if max_runtime_seconds is None else max_runtime_seconds
+    )
+    job_uuid = uuid.uuid4()
+    job_prefix = join_uri(project_prefix(project.name), "processing-jobs", name or "-")
+
+    errors = Errors()
+    check_name(errors, project, kind, name)
+    check_resources(errors, instance_type, instance_count, max_runtime)
+    script_content = None
+    if bool(script_file) == bool(script_uri):
+        errors.add("script", "Upload a script file, or give script_uri (one of the two).")
+    elif script_file is not None:
+        script_content = check_script_file(errors, script_filename or "script.py", script_file)
+    else:
+        try:
+            script_uri = check_project_uri(project.name, script_uri)
+            if not script_uri.endswith(".py") or not store_for(script_uri).exists(script_uri):
+                raise ArtifactError(f"{script_uri} is not an existing .py file")
+            # The same checks as an uploaded script; the job then stores its own copy of what was read.
+            script_filename = script_uri.rsplit("/", 1)[-1]
+            script_errors = Errors()
+            with store_for(script_uri).open(script_uri) as handle:
+                script_content = check_script_file(script_errors, script_filename, handle)
+            for message in script_errors.get("script", []):
+                errors.add("script_uri", message)
+        except ArtifactError as exc:
+            errors.add("script_uri", str(exc))
+    checked_inputs = check_inputs(errors, project, inputs)
+    checked_outputs = check_outputs(errors, project, job_prefix, outputs)
+    checked_arguments = check_arguments(errors, list(arguments or []))
+    checked_environment = check_environment(errors, dict(environment or {}))
+    checked_metrics = check_metric_definitions(errors, list(metric_definitions or []))
+    errors.raise_if_any()
+
+    assert script_content is not None  # every valid request has read its script by now
+    # The job's own folder carries its uuid, so a racing create of the same name writes elsewhere.
+    script_uri = join_uri(job_prefix, str(job_uuid), "code", script_filename or "script.py")
+    stored = store_for(script_uri).put(script_uri, io.BytesIO(script_content))
+    spec = {
+        "script": {"uri": stored.uri, "filename": stored.uri.rsplit("/", 1)[-1], "sha256": stored.sha256},
+        "inputs": checked_inputs,
+        "outputs": checked_outputs,
+        "arguments": checked_arguments,
+        "environment": checked_environment,
+        "request_sha256": fingerprint,
+    }
+    try:
+        job = job_insert(
+            uuid=job_uuid,
+            project=project,
+            kind=kind,
+            name=name,
+            created_by=user,
+            client_token=client_token or None,
+            instance_type=instance_type,
+            instance_count=instance_count,
+            max_runtime_seconds=max_runtime,
+            spec=spec,
+            metric_definitions=checked_metrics,
+            script=stored,
+        )
+    except IntegrityError as exc:
+        store_for(stored.uri).delete(stored.uri)
+        if client_token:
+            existing = job_for_token(project, kind, client_token, fingerprint)
+            if existing is not None:
+                return existing, False
+        raise ValidationError({"name": f"A processing job named {name!r} already exists."}) from exc
+    return job, True
+
+
+def builtin_job_create(
+    *,
+    project: Project,
+    user: AbstractBaseUser | None,
+    name: str,
+    module: str,
+    inputs: Iterable[dict] = (),
+    outputs: Iterable[dict] = (),
+    arguments: list[str] | None = None,
+    environment: dict[str, str] | None = None,
+    instance_type: str = "ml.m5.large",
+    max_runtime_seconds: int | None = None,
+    metric_definitions: list[dict] | None = None,
+    on_complete: str = "",
+    context: dict | None = None,
+) -> Job:
+    """A processing job that runs one of Studio's own modules (``python -m module``) instead of a
+    user's script: profiling, data preparation. ``on_complete`` names a function (dotted path) the
+    driver calls with the job after its outputs are uploaded and before it is marked Completed, to
+    record what it made (dataset versions, reports); ``context`` is kept in the spec for it.
+    """
+    kind = JobKind.PROCESSING
+    max_runtime = (
+        settings.STUDIO_DEFAULT_MAX_RUNTIME_SECONDS if max_runtime_seconds is None else max_runtime_seconds
+    )
+    job_prefix = join_uri(project_prefix(project.name), "processing-jobs", name or "-")
+    errors = Errors()
+    check_name(errors, project, kind, name)
+    check_resources(errors, instance_type, 1, max_runtime)
+    spec = {
+        "entrypoint": {"module": module},
+        "inputs": check_inputs(errors, project, inputs),
+        "outputs": check_outputs(errors, project, job_prefix, outputs),
+        "arguments": check_arguments(errors, list(arguments or [])),
+        "environment": check_environment(errors, dict(environment or {})),
+        "on_complete": on_complete,
+        "context": context or {},
+    }
+    checked_metrics = check_metric_definitions(errors, list(metric_definitions or []))
+    errors.raise_if_any()
+    try:
+        return job_insert(
+            project=project,
+            kind=kind,
+            name=name,
+            created_by=user,
+            instance_type=instance_type,
+            instance_count=1,
+            max_runtime_seconds=max_runtime,
+            spec=spec,
+            metric_definitions=checked_metrics,
+        )
+    except IntegrityError as exc:
+        raise ValidationError({"name": f"A processing job named {name!r} already exists."}) from exc
