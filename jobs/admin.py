@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import ngettext
 
-from jobs.models import Job, JobLogChunk, JobMetric, JobStatus, JobStatusEvent
+from jobs.models import Job, JobEvaluation, JobLogChunk, JobMetric, JobStatus, JobStatusEvent
 from jobs.services import job_stop
 from studio.admin import ReadOnlyAdmin
 
@@ -45,9 +45,24 @@ class JobAdmin(ReadOnlyAdmin):
     ]
     list_select_related = ["project", "created_by"]
     list_filter = ["status", "kind", "backend", "project"]
+    raw_id_fields = ["tuning_job"]
     search_fields = ["name", "project__name", "created_by__username"]
     fieldsets = [
-        (None, {"fields": ["uuid", "project", "kind", "name", "created_by", "client_token"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "uuid",
+                    "project",
+                    "kind",
+                    "name",
+                    "created_by",
+                    "client_token",
+                    "tuning_job",
+                    "tags",
+                ]
+            },
+        ),
         ("Status", {"fields": ["status", "secondary_status", "failure_reason", "exit_code", "worker"]}),
         ("Resources", {"fields": ["backend", "instance_type", "instance_count", "max_runtime_seconds"]}),
         ("Request", {"fields": ["spec", "metric_definitions", "outputs", "log_size"]}),
@@ -134,3 +149,11 @@ class JobMetricAdmin(ReadOnlyAdmin):
     list_display = ["job", "name", "step", "value", "timestamp"]
     list_select_related = ["job"]
     search_fields = ["job__name", "name"]
+
+
+@admin.register(JobEvaluation)
+class JobEvaluationAdmin(ReadOnlyAdmin):
+    list_display = ["job", "problem", "channel", "created_at"]
+    list_select_related = ["job"]
+    list_filter = ["problem"]
+    search_fields = ["job__name", "job__project__name"]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from jobs import api
+from jobs import api, api_tuning
 
 urlpatterns = [
     path("processing-jobs/", api.ProcessingJobListApi.as_view(), name="api-processing-jobs"),
@@ -29,5 +29,13 @@ urlpatterns = [
         "training-jobs/<str:name>/evaluation/",
         api.TrainingJobEvaluationApi.as_view(),
         name="api-training-job-evaluation",
+    ),
+    path("tuning-jobs/", api_tuning.TuningJobListApi.as_view(), name="api-tuning-jobs"),
+    path("tuning-jobs/<str:name>/", api_tuning.TuningJobDetailApi.as_view(), name="api-tuning-job"),
+    path("tuning-jobs/<str:name>/stop/", api_tuning.TuningJobStopApi.as_view(), name="api-tuning-job-stop"),
+    path(
+        "tuning-jobs/<str:name>/trials/",
+        api_tuning.TuningJobTrialListApi.as_view(),
+        name="api-tuning-job-trials",
     ),
 ]

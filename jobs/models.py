@@ -124,6 +124,7 @@ class Job(models.Model):
         indexes = [
             # The job list of one kind, newest first, stays an index scan at 10,000s of jobs.
             models.Index(fields=["project", "kind", "-created_at"], name="job_project_kind_created"),
+            models.Index(fields=["project", "-created_at"], name="job_project_created"),
             # The reaper's scan: active jobs by heartbeat.
             models.Index(
                 fields=["status", "heartbeat_at"],

@@ -1,4 +1,5 @@
-"""The demo `make run` seeds: an admin, a project, a small dataset and one processing job that ran."""
+"""The demo `make run` seeds: an admin, a project, a small dataset, a processing job that profiled it
+and a built-in XGBoost training job that learned from it (with its evaluation)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django.contrib.auth import get_user_model
 
 from jobs.models import Job, JobKind, JobStatus
 from jobs.runner import job_execute
-from jobs.services import processing_job_create
+from jobs.services import processing_job_create, training_job_create
 from studio.models import Artifact, Project
 from studio.services import api_key_create, artifact_upload, project_create
 
@@ -19,6 +20,12 @@ DEMO_USER = "admin"
 DEMO_PROJECT = "demo"
 DEMO_DATASET_PATH = "datasets/iris-like/train.csv"
 DEMO_JOB = "demo-profile-dataset"
+DEMO_TRAINING_JOB = "demo-xgboost"
+# The built-in algorithms' CSV: no header, label first.
+DEMO_CHANNELS = {
+    "train": "datasets/iris-like-sagemaker/train.csv",
+    "validation": "datasets/iris-like-sagemaker/validation.csv",
+}
 
 DEMO_SCRIPT = b'''"""Profiles a CSV: row count and per-column mean, as a report and as metrics."""
 import csv
@@ -48,15 +55,54 @@ class DemoResult:
     api_key: str | None
     project: Project
     job: Job
+    training_job: Job
+
+
+def _demo_rows(rows: int, seed: int = 7) -> list[tuple[list[str], int]]:
+    rng = random.Random(seed)  # noqa: S311 - demo data, not security
+    drawn = []
+    for _ in range(rows):
+        label = rng.randrange(3)
+        drawn.append(([f"{rng.gauss(4.5 + label, 0.4):.2f}" for _ in range(4)], label))
+    return drawn
 
 
 def _demo_csv(rows: int = 300) -> bytes:
-    rng = random.Random(7)  # noqa: S311 - demo data, not security
     lines = ["sepal_length,sepal_width,petal_length,petal_width,label"]
-    for _ in range(rows):
-        label = rng.randrange(3)
-        lines.append(",".join(f"{rng.gauss(4.5 + label, 0.4):.2f}" for _ in range(4)) + f",{label}")
+    lines += [",".join(features) + f",{label}" for features, label in _demo_rows(rows)]
     return ("\n".join(lines) + "\n").encode()
+
+
+def _demo_label_first_csv(rows: int, seed: int) -> bytes:
+    return (
+        "\n".join(f"{label}," + ",".join(features) for features, label in _demo_rows(rows, seed)) + "\n"
+    ).encode()
+
+
+def _demo_training_job(project: Project, user) -> Job:
+    job = Job.objects.filter(project=project, kind=JobKind.TRAINING, name=DEMO_TRAINING_JOB).first()
+    if job is not None:
+        return job
+    channels = []
+    for seed, (channel, path) in enumerate(DEMO_CHANNELS.items(), start=11):
+        stored = Artifact.objects.filter(project=project, uri__endswith=path).first() or artifact_upload(
+            project=project,
+            user=user,
+            path=path,
+            stream=io.BytesIO(_demo_label_first_csv(300 if channel == "train" else 100, seed)),
+            origin="demo",
+        )
+        channels.append({"name": channel, "source_uri": stored.uri, "content_type": "text/csv"})
+    job, _ = training_job_create(
+        project=project,
+        user=user,
+        name=DEMO_TRAINING_JOB,
+        algorithm="xgboost",
+        channels=channels,
+        hyperparameters={"num_round": 30, "objective": "multi:softprob", "num_class": 3, "max_depth": 3},
+        instance_type="ml.m5.large",
+    )
+    return job
 
 
 def demo_seed() -> DemoResult:
@@ -89,8 +135,10 @@ def demo_seed() -> DemoResult:
             instance_type="ml.t3.medium",
             metric_definitions=[{"name": "rows", "regex": r"rows=(\d+)"}],
         )
-    if job.status == JobStatus.PENDING:
-        # Run it here, before the worker starts, so the demo has a finished job to show.
-        job_execute(job_id=job.pk)
-        job.refresh_from_db()
-    return DemoResult(password=password, api_key=api_key, project=project, job=job)
+    training_job = _demo_training_job(project, user)
+    for pending in (job, training_job):
+        if pending.status == JobStatus.PENDING:
+            # Run it here, before the worker starts, so the demo has finished jobs to show.
+            job_execute(job_id=pending.pk)
+            pending.refresh_from_db()
+    return DemoResult(password=password, api_key=api_key, project=project, job=job, training_job=training_job)

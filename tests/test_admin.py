@@ -9,7 +9,15 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from jobs.models import Job, JobLogChunk, JobMetric, JobStatus, JobStatusEvent, SecondaryStatus
+from jobs.models import (
+    Job,
+    JobEvaluation,
+    JobLogChunk,
+    JobMetric,
+    JobStatus,
+    JobStatusEvent,
+    SecondaryStatus,
+)
 from studio.models import ApiKey, Artifact, AuditEvent, Membership, Project
 from studio.roles import Role
 from studio.services import api_key_create
@@ -66,6 +74,7 @@ def populate(project: Project, creator, count: int, prefix: str) -> None:
         JobStatusEvent.objects.create(job=job, status=job.status, secondary_status=job.secondary_status)
         JobLogChunk.objects.create(job=job, start=0, end=5, text="hello")
         JobMetric.objects.create(job=job, name="loss", value=0.5, step=0)
+        JobEvaluation.objects.create(job=job, problem="regression", channel="test", metrics={"rmse": 0.5})
 
 
 def our_admins() -> list[tuple[type, admin.ModelAdmin]]:

@@ -26,6 +26,7 @@ from datasets.profiles import profile_start
 from datasets.recipe_services import recipe_create
 from datasets.uploads import upload_complete, upload_create, upload_from_stream, upload_receive
 from jobs.models import Job, JobEvaluation, JobKind, JobStatus
+from jobs.services import tuning_job_create
 from studio.models import ApiKey, Membership
 from studio.roles import Permission, Role, role_allows
 from studio.services import api_key_create, api_key_revoke, membership_set
@@ -70,6 +71,12 @@ ROUTES = [
     Route("POST",   "/api/v1/projects/{project}/processing-jobs/{job}/stop/",   Permission.OPERATE, 202),
     Route("GET",    "/api/v1/projects/{project}/processing-jobs/{job}/logs/",   Permission.VIEW,    200),
     Route("GET",    "/api/v1/projects/{project}/processing-jobs/{job}/metrics/", Permission.VIEW,   200),
+    # tuning jobs ({job} is also a Pending tuning job's name)
+    Route("GET",    "/api/v1/projects/{project}/tuning-jobs/",                  Permission.VIEW,    200),
+    Route("POST",   "/api/v1/projects/{project}/tuning-jobs/",                  Permission.CREATE,  201),
+    Route("GET",    "/api/v1/projects/{project}/tuning-jobs/{job}/",            Permission.VIEW,    200),
+    Route("POST",   "/api/v1/projects/{project}/tuning-jobs/{job}/stop/",       Permission.OPERATE, 202),
+    Route("GET",    "/api/v1/projects/{project}/tuning-jobs/{job}/trials/",     Permission.VIEW,    200),
     # training jobs ({job} is a Pending training job with an evaluation row) and the public catalogue
     Route("GET",    "/api/v1/algorithms/",                                      PUBLIC,             200),
     Route("GET",    "/api/v1/algorithms/{algorithm}/",                          PUBLIC,             200),
@@ -150,6 +157,10 @@ BODIES = {
         },
         "multipart",
     ),
+    ("POST", "/api/v1/projects/{project}/tuning-jobs/"): lambda: (
+        tuning_request("matrix-tuning"),
+        "multipart",
+    ),
     ("POST", "/api/v1/projects/{project}/uploads/"): lambda: (
         {"filename": "more.csv", "total_size": 8},
         "json",
@@ -186,6 +197,31 @@ BODIES = {
         "multipart",
     ),
 }
+
+TUNING_SCRIPT = b"print('objective=1')\n"
+TUNING_CONFIG = {
+    "channels": [{"name": "train", "source_uri": "dataset://existing-data"}],
+    "metric_definitions": [{"name": "objective", "regex": "objective=([0-9.]+)"}],
+    "strategy": "Grid",
+    "parameter_ranges": {"CategoricalParameterRanges": [{"Name": "a", "Values": ["1", "2"]}]},
+}
+
+
+def tuning_request(name: str) -> dict:
+    """A multipart body for POST tuning-jobs/: a Grid search over a script, on the world's dataset."""
+    import json
+
+    return {
+        "name": name,
+        "source": SimpleUploadedFile("train.py", TUNING_SCRIPT),
+        "objective": json.dumps({"type": "Minimize", "metric_name": "objective"}),
+        "resource_limits": json.dumps({"max_parallel_training_jobs": 1}),
+        **{
+            key: value if isinstance(value, str) else json.dumps(value)
+            for key, value in TUNING_CONFIG.items()
+        },
+    }
+
 
 PERSONAS = ["anonymous", "viewer", "editor", "admin", "outsider"]
 ROLE_OF = {"viewer": Role.VIEWER, "editor": Role.EDITOR, "admin": Role.ADMIN}
@@ -291,6 +327,17 @@ def world(request, personas, project, admin_user):
         filename="data.csv",
         stream=io.BytesIO(b"a,b\n1,2\n3,4\n"),
         length=12,
+    )
+    # A Pending tuning job of the same name, for the tuning-jobs/{job}/ routes.
+    tuning_job_create(
+        project=project,
+        user=admin_user,
+        name=job.name,
+        source_file=io.BytesIO(TUNING_SCRIPT),
+        source_filename="train.py",
+        objective_metric="objective",
+        objective_type="Minimize",
+        **TUNING_CONFIG,
     )
     # The upload's state suits the route: empty for a chunk (PUT), staged for the commit, else received.
     callspec = getattr(request.node, "callspec", None)

@@ -28,17 +28,22 @@ def test_seed_demo_creates_a_project_with_a_completed_job_once():
     first = out.getvalue()
     assert "password:" in first
     assert "API key:  stk_" in first
-    job = Job.objects.get(project__name="demo")
+    job = Job.objects.get(project__name="demo", kind="processing")
     assert job.status == JobStatus.COMPLETED, job.failure_reason
     assert job.metrics.get(name="rows").value == 300
     assert job.outputs[0]["files"] == 1
+    training = Job.objects.get(project__name="demo", kind="training")
+    assert training.status == JobStatus.COMPLETED, training.failure_reason
+    assert training.evaluation.metrics["accuracy"] > 0.9
+    # One point per round, and the final line the built-in prints for the saved model.
+    assert training.metrics.filter(name="validation:mlogloss").count() == 31
 
     again = io.StringIO()
     call_command("seed_demo", stdout=again)
     assert "password:" not in again.getvalue()
     assert "is Completed" in again.getvalue()
-    assert (Project.objects.count(), Job.objects.count(), ApiKey.objects.count()) == (1, 1, 1)
-    assert Artifact.objects.filter(origin="demo").count() == 1
+    assert (Project.objects.count(), Job.objects.count(), ApiKey.objects.count()) == (1, 2, 1)
+    assert Artifact.objects.filter(origin="demo").count() == 3
 
 
 def _free_port() -> int:

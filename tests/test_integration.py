@@ -6,16 +6,20 @@ store) and on the full stack (PostgreSQL, Redis, S3 on moto's server).
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import signal
 import time
 
+import numpy as np
 import pytest
 
 from jobs.models import Job, JobStatus
 from jobs.runner import jobs_reap
 from jobs.tasks import execute_job
 from studio.artifacts import store_for
+from studio.services import artifact_upload
 from tests.conftest import (
     COMPLETED_HISTORY,
     SCRIPT_FAIL,
@@ -170,3 +174,52 @@ def test_a_job_whose_worker_was_killed_is_failed_by_the_reaper(worker, client, p
     assert job.status == JobStatus.FAILED
     assert "stopped sending heartbeats" in job.failure_reason
     assert str(pid) in job.failure_reason
+
+
+def test_a_builtin_training_job_runs_on_a_worker_and_is_evaluated(worker, client, project, admin_user, store):
+    rng = np.random.default_rng(7)
+    uris = {}
+    for channel, rows in (("train", 300), ("validation", 120)):
+        features = rng.normal(size=(rows, 4))
+        labels = (features[:, 0] + features[:, 1] > 0).astype(int)
+        text = "\n".join(
+            f"{label}," + ",".join(f"{v:.4f}" for v in row)
+            for label, row in zip(labels, features, strict=True)
+        )
+        uris[channel] = artifact_upload(
+            project=project, user=admin_user, path=f"data/{channel}.csv", stream=io.BytesIO(text.encode())
+        ).uri
+    response = client.post(
+        f"/api/v1/projects/{project.name}/training-jobs/",
+        {
+            "name": "xgb-worker",
+            "algorithm": "xgboost",
+            "channels": [
+                {"name": name, "source_uri": uri, "content_type": "text/csv"} for name, uri in uris.items()
+            ],
+            "hyperparameters": {"num_round": 15, "objective": "binary:logistic", "max_depth": 3},
+            "instance_type": "ml.m5.large",
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    job = wait_for("xgb-worker", {JobStatus.COMPLETED, JobStatus.FAILED}, timeout=120)
+    assert job.status == JobStatus.COMPLETED, job.failure_reason
+    assert [event.secondary_status for event in job.events.all()][-4:] == [
+        "Downloading",
+        "Training",
+        "Uploading",
+        "Completed",
+    ]
+    metrics = client.get(f"/api/v1/projects/{project.name}/training-jobs/xgb-worker/metrics/").json()
+    # Each round prints the objective's metric; the final line (the saved model) prints them all.
+    assert len(metrics["metrics"]["validation:logloss"]) == 16
+    assert metrics["metrics"]["validation:auc"][-1]["value"] > 0.85
+    evaluation = client.get(f"/api/v1/projects/{project.name}/training-jobs/xgb-worker/evaluation/").json()
+    assert evaluation["problem"] == "binary_classification"
+    assert evaluation["metrics"]["accuracy"] > 0.85
+    assert evaluation["roc_curve"]["fpr"]
+    detail = client.get(f"/api/v1/projects/{project.name}/training-jobs/xgb-worker/").json()
+    assert detail["model_artifact"]["uri"].startswith(store)
+    with store_for(detail["model_artifact"]["uri"]).open(detail["model_artifact"]["uri"]) as stream:
+        assert hashlib.sha256(stream.read()).hexdigest() == detail["model_artifact"]["sha256"]

@@ -13,8 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-# SageMaker's regex for built-in metrics: `[12]#011validation-rmse:0.25` (#011 is a tab, escaped).
-METRIC_REGEX = r".*\[[0-9]+\].*#011{channel}-{metric}:(\S+)"
+# SageMaker's regex for built-in metrics: `[12]#011train-rmse:0.2#011validation-rmse:0.25` (#011 is
+# a tab, escaped). The value is captured as a number, as SageMaker's XGBoost container does: a
+# line holds several metrics and `(\S+)` would swallow the rest of the line after the first.
+METRIC_REGEX = r".*\[[0-9]+\].*#011{channel}-{metric}:([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 EVALUATION_CHANNELS = ("test", "validation")
 
 
@@ -424,7 +426,10 @@ ALGORITHMS: dict[str, Algorithm] = {
         Algorithm(
             name="random-cut-forest",
             title="Random Cut Forest",
-            summary="Anomaly scores from a forest of random partition trees (higher = more anomalous).",
+            summary=(
+                "Anomaly scores from a forest of random partition trees (an Isolation Forest; "
+                "higher = more anomalous)."
+            ),
             module="jobs.algorithms.random_cut_forest",
             hyperparameters=(
                 _FEATURE_DIM,

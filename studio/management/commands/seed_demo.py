@@ -6,7 +6,7 @@ from studio.demo import DEMO_USER, demo_seed
 
 
 class Command(BaseCommand):
-    help = "Create the demo admin, project, dataset and a finished processing job (idempotent)."
+    help = "Create the demo admin, project, dataset, and finished processing and training jobs (idempotent)."
 
     def handle(self, *args, **options) -> None:
         result = demo_seed()
@@ -20,6 +20,5 @@ class Command(BaseCommand):
                 f"Demo admin {DEMO_USER!r} exists (reset its password with "
                 f"`python manage.py changepassword {DEMO_USER}`)."
             )
-        self.stdout.write(
-            f"Project {result.project.name!r}: demo job {result.job.name} is {result.job.status}."
-        )
+        for job in (result.job, result.training_job):
+            self.stdout.write(f"Project {result.project.name!r}: demo job {job.name} is {job.status}.")
