@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from datasets import recipe_services as services
 from datasets import selectors
 from datasets.models import Recipe
-from jobs.serializers import JSONValueField
+from jobs.serializers.common import JSONValueField
 from studio.api import ProjectScopedView
 from studio.roles import Permission
 

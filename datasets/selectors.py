@@ -51,6 +51,15 @@ def versions_of(dataset: Dataset) -> QuerySet[DatasetVersion]:
     )
 
 
+def versions_of_project(project: Project) -> QuerySet[DatasetVersion]:
+    """Every version of the project's datasets, by dataset name and newest version first, with its dataset."""
+    return (
+        DatasetVersion.objects.filter(dataset__project=project)
+        .select_related("dataset")
+        .order_by("dataset__name", "-number")
+    )
+
+
 def version_get(dataset: Dataset, number: int | str) -> DatasetVersion:
     """Version ``number`` of ``dataset``; 404 if there is none."""
     try:

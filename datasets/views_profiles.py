@@ -20,8 +20,7 @@ from datasets.profiles import ReportError, profile_get, profile_report, profile_
 from datasets.selectors import dataset_get, version_get
 from frontend.forms import ServiceErrorsMixin
 from frontend.views import PAGE_SIZE, form_data, format_duration
-from jobs.forms import instance_type_label
-from studio.instance_types import instance_types_for
+from jobs.forms import instance_type_choices
 from studio.models import Project
 from studio.roles import Permission, role_allows
 from studio.selectors import project_get_for
@@ -41,9 +40,7 @@ class ProfileStartForm(ServiceErrorsMixin, forms.Form):
         super().__init__(*args, **kwargs)
         names = [column["name"] for column in version.schema or [] if column.get("name")]
         self.fields["target_column"].choices = [("", "(none)"), *((name, name) for name in names)]
-        self.fields["instance_type"].choices = [
-            (instance.name, instance_type_label(instance)) for instance in instance_types_for("processing")
-        ]
+        self.fields["instance_type"].choices = instance_type_choices("processing")
 
 
 def _dataset_url(project: str, dataset: str) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from django.db.models import Count, QuerySet
 from django.http import Http404
 
-from jobs.models import Job, JobLogChunk, JobMetric, JobStatus
+from jobs.models import Job, JobEvaluation, JobLogChunk, JobMetric, JobStatus
 from studio.models import Project
 
 LOG_PAGE_CHARS = 256 * 1024
@@ -56,6 +56,24 @@ def job_get(project: Project, kind: str, name: str) -> Job:
     return job
 
 
+def job_evaluation(job: Job) -> JobEvaluation | None:
+    """The evaluation of a training job by its built-in algorithm, if it has one yet."""
+    return JobEvaluation.objects.filter(job=job).first()
+
+
+def job_free_name(project: Project, kind: str, base: str) -> str:
+    """``base``, or ``base-2``, ``base-3``, ...: the first name no job of ``kind`` has yet (one query)."""
+    base = base[:57].rstrip("-")
+    taken = set(
+        Job.objects.filter(project=project, kind=kind, name__startswith=base).values_list("name", flat=True)
+    )
+    candidate, number = base, 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{base}-{number}"
+    return candidate
+
+
 def job_log_read(job: Job, *, offset: int = 0, limit: int = LOG_PAGE_CHARS) -> dict:
     """The log from character ``offset`` on (at most about ``limit`` characters), and where to read next."""
     offset = max(0, offset)
@@ -87,6 +105,19 @@ def job_metric_series(job: Job) -> dict[str, list[dict]]:
     )
     for name, step, value, timestamp in points:
         series.setdefault(name, []).append({"step": step, "value": value, "timestamp": timestamp})
+    return series
+
+
+def jobs_metric_series(jobs: list[Job]) -> dict[int, dict[str, list[dict]]]:
+    """Every metric of every job in one query: ``{job id: {metric: [{step, value}, ...]}}``."""
+    series: dict[int, dict[str, list[dict]]] = {job.pk: {} for job in jobs}
+    rows = (
+        JobMetric.objects.filter(job__in=[job.pk for job in jobs])
+        .order_by("job_id", "name", "step", "id")
+        .values_list("job_id", "name", "step", "value")
+    )
+    for job_id, name, step, value in rows.iterator(chunk_size=10_000):
+        series[job_id].setdefault(name, []).append({"step": step, "value": value})
     return series
 
 

@@ -1,13 +1,13 @@
 from django.urls import include, path
 
-from jobs import api as jobs_api
+from jobs.api import training as training_api
 from studio import api
 
 urlpatterns = [
     path("instance-types/", api.InstanceTypeListApi.as_view(), name="api-instance-types"),
     path("instance-types/<str:name>/", api.InstanceTypeDetailApi.as_view(), name="api-instance-type"),
-    path("algorithms/", jobs_api.AlgorithmListApi.as_view(), name="api-algorithms"),
-    path("algorithms/<str:name>/", jobs_api.AlgorithmDetailApi.as_view(), name="api-algorithm"),
+    path("algorithms/", training_api.AlgorithmListApi.as_view(), name="api-algorithms"),
+    path("algorithms/<str:name>/", training_api.AlgorithmDetailApi.as_view(), name="api-algorithm"),
     path("api-keys/", api.ApiKeyListApi.as_view(), name="api-keys"),
     path("api-keys/<uuid:key_uuid>/", api.ApiKeyDetailApi.as_view(), name="api-key"),
     path("projects/", api.ProjectListApi.as_view(), name="api-projects"),

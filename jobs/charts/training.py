@@ -1,8 +1,7 @@
-"""Plotly figures of training jobs, as plain ``{"data": [...], "layout": {...}}`` dicts.
+"""Plotly figures of training jobs: the evaluation section of the detail page and the comparison.
 
-The pages embed them as JSON and draw them with Plotly.js (served locally), as the dataset
-profile page does (``datasets/charts.py``). Builders take a part of an evaluation report (the
-algorithm's ``evaluation.json``) or metric series and return None when there is nothing to draw.
+Builders take a part of an evaluation report (the algorithm's ``evaluation.json``) or metric series
+and return None when there is nothing to draw.
 """
 
 from __future__ import annotations
@@ -10,25 +9,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-ACCENT = "#2563eb"
-MUTED = "#94a3b8"
-DANGER = "#dc2626"
+from jobs.charts.common import ACCENT, DANGER, MUTED, plotly_layout
+
 MAX_SCATTER_POINTS = 5000  # residual plots of big test sets: an even sample is enough to see the shape
 MAX_BARS = 30  # the most important features; the rest are a long flat tail
 MAX_HEATMAP_TEXT = 20  # write the count in each cell up to this many classes
 
 
 def _layout(height: int = 300, **extra) -> dict:
-    layout = {
-        "height": height,
-        "margin": {"l": 56, "r": 16, "t": 12, "b": 48},
-        "paper_bgcolor": "rgba(0,0,0,0)",
-        "plot_bgcolor": "rgba(0,0,0,0)",
-        "font": {"family": "inherit", "size": 12},
-        "showlegend": False,
-    }
-    layout.update(extra)
-    return layout
+    return plotly_layout(height, **{"showlegend": False, **extra})
 
 
 def _numbers(values: object) -> list[float] | None:
@@ -62,16 +51,35 @@ def _curves(part: object) -> list[dict]:
     return []
 
 
-def roc_figure(roc: object) -> dict | None:
+def _scored_curves(part: object, *, x: str, y: str, score: str, abbreviation: str, label: str) -> list[dict]:
+    """A line per curve of ``part`` whose ``x`` and ``y`` are number lists of one length, its score
+    (``score``, shown as ``abbreviation``) in its name; ``label`` names a curve that has none."""
     traces = []
-    for curve in _curves(roc):
-        fpr, tpr = _numbers(curve.get("fpr")), _numbers(curve.get("tpr"))
-        if not fpr or not tpr or len(fpr) != len(tpr):
+    for curve in _curves(part):
+        xs, ys = _numbers(curve.get(x)), _numbers(curve.get(y))
+        if not xs or not ys or len(xs) != len(ys):
             continue
-        auc = curve.get("auc")
-        label = str(curve.get("label", "ROC"))
-        name = f"{label} (AUC {auc:.3f})" if isinstance(auc, int | float) else label
-        traces.append({"type": "scatter", "mode": "lines", "x": fpr, "y": tpr, "name": name})
+        value = curve.get(score)
+        name = str(curve.get("label", label))
+        if isinstance(value, int | float):
+            name = f"{name} ({abbreviation} {value:.3f})"
+        traces.append({"type": "scatter", "mode": "lines", "x": xs, "y": ys, "name": name})
+    return traces
+
+
+def _unit_square_layout(x_title: str, y_title: str) -> dict:
+    """Rates on both axes, from 0 to 1, with a legend below the plot."""
+    return _layout(
+        320,
+        xaxis={"title": {"text": x_title}, "range": [0, 1]},
+        yaxis={"title": {"text": y_title}, "range": [0, 1.02]},
+        showlegend=True,
+        legend={"orientation": "h", "y": -0.25},
+    )
+
+
+def roc_figure(roc: object) -> dict | None:
+    traces = _scored_curves(roc, x="fpr", y="tpr", score="auc", abbreviation="AUC", label="ROC")
     if not traces:
         return None
     diagonal = {
@@ -85,38 +93,17 @@ def roc_figure(roc: object) -> dict | None:
     }
     return {
         "data": [*traces, diagonal],
-        "layout": _layout(
-            320,
-            xaxis={"title": {"text": "False positive rate"}, "range": [0, 1]},
-            yaxis={"title": {"text": "True positive rate"}, "range": [0, 1.02]},
-            showlegend=True,
-            legend={"orientation": "h", "y": -0.25},
-        ),
+        "layout": _unit_square_layout("False positive rate", "True positive rate"),
     }
 
 
 def pr_figure(pr: object) -> dict | None:
-    traces = []
-    for curve in _curves(pr):
-        recall, precision = _numbers(curve.get("recall")), _numbers(curve.get("precision"))
-        if not recall or not precision or len(recall) != len(precision):
-            continue
-        ap = curve.get("average_precision")
-        label = str(curve.get("label", "PR"))
-        name = f"{label} (AP {ap:.3f})" if isinstance(ap, int | float) else label
-        traces.append({"type": "scatter", "mode": "lines", "x": recall, "y": precision, "name": name})
+    traces = _scored_curves(
+        pr, x="recall", y="precision", score="average_precision", abbreviation="AP", label="PR"
+    )
     if not traces:
         return None
-    return {
-        "data": traces,
-        "layout": _layout(
-            320,
-            xaxis={"title": {"text": "Recall"}, "range": [0, 1]},
-            yaxis={"title": {"text": "Precision"}, "range": [0, 1.02]},
-            showlegend=True,
-            legend={"orientation": "h", "y": -0.25},
-        ),
-    }
+    return {"data": traces, "layout": _unit_square_layout("Recall", "Precision")}
 
 
 def confusion_figure(confusion: object) -> dict | None:
@@ -218,13 +205,6 @@ def evaluation_figures(report: dict) -> dict[str, dict]:
         if figure is not None:
             figures[key] = figure
     return figures
-
-
-def format_metric(value: float | None) -> str:
-    """A metric value the way a table shows it: 6 significant digits, no trailing zeros."""
-    if value is None:
-        return "—"
-    return f"{value:.6g}"
 
 
 def evaluation_metrics(report: dict) -> list[tuple[str, float]]:

@@ -10,9 +10,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from jobs import selectors
-from jobs.api import JOB_FILTERS
-from jobs.models import JobKind, JobStatus
-from jobs.serializers_tuning import (
+from jobs.api.common import JOB_FILTERS, JobKindMixin, unknown_status
+from jobs.models import JobKind
+from jobs.serializers.tuning import (
     TuningJobCreateSerializer,
     TuningJobDetailSerializer,
     TuningJobSerializer,
@@ -40,11 +40,8 @@ def api_errors(error: ValidationError) -> dict:
     return shaped
 
 
-class _Tuning:
+class _Tuning(JobKindMixin):
     kind = JobKind.TUNING
-
-    def job(self):
-        return selectors.job_get(self.project, self.kind, self.kwargs["name"])
 
     def detail(self, job) -> dict:
         return TuningJobDetailSerializer(job, context={"overview": {job.pk: tuning_overview(job)}}).data
@@ -56,12 +53,8 @@ class TuningJobListApi(_Tuning, ProjectScopedView):
 
     @extend_schema(parameters=JOB_FILTERS)
     def get(self, request: Request, project: str) -> Response:
-        wanted = request.query_params.get("status")
-        if wanted and wanted not in JobStatus.values:
-            return Response(
-                {"status": [f"Unknown status {wanted!r}; use one of {', '.join(JobStatus.values)}."]},
-                status=status.HTTP_400_BAD_REQUEST,
-            )
+        if unknown := unknown_status(request):
+            return unknown
         jobs = selectors.jobs_of(self.project, kind=self.kind, filters=request.query_params)
         page = self.paginate_queryset(jobs)
         # One query for the trials of the whole page, not one per job.
@@ -120,13 +113,9 @@ class TuningJobTrialListApi(_Tuning, ProjectScopedView):
                 {"order": [f"Use {' or '.join(TRIAL_ORDERS)}, or leave it out for launch order."]},
                 status=status.HTTP_400_BAD_REQUEST,
             )
-        wanted = request.query_params.get("status")
-        if wanted and wanted not in JobStatus.values:
-            return Response(
-                {"status": [f"Unknown status {wanted!r}; use one of {', '.join(JobStatus.values)}."]},
-                status=status.HTTP_400_BAD_REQUEST,
-            )
+        if unknown := unknown_status(request):
+            return unknown
         trials = tuning_trials(self.job(), order=order)
-        if wanted:
+        if wanted := request.query_params.get("status"):
             trials = trials.filter(status=wanted)
         return self.paginated(trials, TuningTrialSerializer)

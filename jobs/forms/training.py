@@ -1,8 +1,6 @@
-"""Job forms: turn the launch forms' inputs into the structures the job services take.
+"""The training-job launch form: a built-in algorithm (its hyperparameters as fields) or the user's code.
 
-Only the syntax of each line is checked here; names, URIs, limits, regexes and hyperparameter
-values are the services' to judge, and their errors come back onto these fields through
-``add_service_errors``.
+It also turns a job's definition back into initial values, for the clone link of the detail page.
 """
 
 from __future__ import annotations
@@ -10,151 +8,21 @@ from __future__ import annotations
 import re
 
 from django import forms
-from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from frontend.forms import ServiceErrorsMixin
 from jobs.algorithms.registry import ALGORITHMS, Hyperparameter
-from jobs.models import JobKind, JobStatus
-from studio.instance_types import InstanceType, instance_types_for
-
-LINE_HELP = "One per line."
-
-
-def _lines(text: str) -> list[tuple[int, str]]:
-    """Non-blank lines with their 1-based numbers, so errors can point at the line."""
-    return [(number, line.strip()) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
-
-
-def _pairs(
-    text: str, *, what: str, example: str, bare: bool = False, empty: bool = False
-) -> list[tuple[str, str]]:
-    """``key=value`` lines; ``bare`` allows a line without ``=``, ``empty`` allows ``key=``."""
-    pairs, errors = [], []
-    for number, line in _lines(text):
-        key, sep, value = line.partition("=")
-        key, value = key.strip(), value.strip()
-        if not key or (not sep and not bare) or (sep and not value and not empty):
-            errors.append(f"Line {number}: {line!r} is not {what}, e.g. {example}.")
-            continue
-        pairs.append((key, value))
-    if errors:
-        raise ValidationError(errors)
-    return pairs
-
-
-def instance_type_label(instance: InstanceType) -> str:
-    label = f"{instance.name} — {instance.vcpus} vCPU, {instance.memory_gib} GiB"
-    if instance.gpus:
-        label += f", {instance.gpus} x {instance.gpu_model}"
-    return label
-
-
-def _instance_type_choices(role: str = "processing") -> list[tuple[str, str]]:
-    return [(instance.name, instance_type_label(instance)) for instance in instance_types_for(role)]
-
-
-def _training_instance_type_choices() -> list[tuple[str, str]]:
-    return _instance_type_choices("training")
-
-
-class JobFilterForm(forms.Form):
-    kind = forms.ChoiceField(choices=[("", "Any kind"), *JobKind.choices], required=False)
-    status = forms.ChoiceField(choices=[("", "Any status"), *JobStatus.choices], required=False)
-    name = forms.CharField(required=False, widget=forms.TextInput(attrs={"placeholder": "Name contains…"}))
-
-
-class ProcessingJobForm(ServiceErrorsMixin, forms.Form):
-    # The service also accepts an existing artifact as the script; the page offers the upload.
-    service_fields = {"script_uri": "script"}
-
-    name = forms.CharField(
-        max_length=63,
-        help_text="1-63 letters, digits or hyphens; unique among the project's processing jobs.",
-        widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "prepare-data-1"}),
-    )
-    script = forms.FileField(
-        help_text="The Python script to run (.py).",
-        error_messages={"required": "Upload the .py script the job runs."},
-        widget=forms.ClearableFileInput(attrs={"accept": ".py,text/x-python"}),
-    )
-    instance_type = forms.ChoiceField(choices=_instance_type_choices, initial="ml.m5.large")
-    inputs = forms.CharField(
-        required=False,
-        help_text=(
-            "name=uri per line, where uri is an artifact URI or a dataset version "
-            "(dataset://name/3, or dataset://name for the latest); the files appear under "
-            "/opt/ml/processing/input/<name>/."
-        ),
-        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "data=file:///…/vision/data/train.csv"}),
-    )
-    outputs = forms.CharField(
-        required=False,
-        help_text="name, or name=uri, per line; the job writes to /opt/ml/processing/output/<name>/.",
-        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "result"}),
-    )
-    arguments = forms.CharField(
-        required=False,
-        help_text="Command-line arguments for the script. " + LINE_HELP,
-        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "--epochs\n3"}),
-    )
-    environment = forms.CharField(
-        required=False,
-        help_text="KEY=VALUE per line.",
-        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "LOG_LEVEL=debug"}),
-    )
-    max_runtime_seconds = forms.IntegerField(
-        required=False,
-        min_value=1,
-        help_text="The job is stopped after this long. Empty: the server's default.",
-    )
-    metric_definitions = forms.CharField(
-        required=False,
-        help_text="name=regex per line; the regex's first group is the value, read from each log line.",
-        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "loss=loss=([0-9.]+)"}),
-    )
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        # Read per request, not at import: settings may differ between processes and tests.
-        default = settings.STUDIO_DEFAULT_MAX_RUNTIME_SECONDS
-        self.fields["max_runtime_seconds"].widget.attrs["placeholder"] = str(default)
-
-    def clean_inputs(self) -> list[dict]:
-        pairs = _pairs(self.cleaned_data["inputs"], what="name=uri", example="data=file:///…/train.csv")
-        return [{"name": name, "source_uri": uri} for name, uri in pairs]
-
-    def clean_outputs(self) -> list[dict]:
-        pairs = _pairs(self.cleaned_data["outputs"], what="name or name=uri", example="result", bare=True)
-        return [{"name": name, **({"destination_uri": uri} if uri else {})} for name, uri in pairs]
-
-    def clean_arguments(self) -> list[str]:
-        return [line for _, line in _lines(self.cleaned_data["arguments"])]
-
-    def clean_environment(self) -> dict[str, str]:
-        environment: dict[str, str] = {}
-        for key, value in _pairs(
-            self.cleaned_data["environment"], what="KEY=VALUE", example="LOG_LEVEL=debug", empty=True
-        ):
-            if key in environment:
-                raise ValidationError(f"{key} is set twice.")
-            environment[key] = value
-        return environment
-
-    def clean_metric_definitions(self) -> list[dict]:
-        pairs = _pairs(
-            self.cleaned_data["metric_definitions"], what="name=regex", example="loss=loss=([0-9.]+)"
-        )
-        return [{"name": name, "regex": regex} for name, regex in pairs]
-
-    def service_arguments(self) -> dict:
-        """The cleaned form as keyword arguments of ``jobs.services.processing_job_create``."""
-        data = dict(self.cleaned_data)
-        upload = data.pop("script")
-        return {**data, "script_file": upload, "script_filename": upload.name}
-
-
-# --- Training jobs -------------------------------------------------------------------------------------
+from jobs.forms.common import (
+    METRIC_DEFINITIONS_HELP,
+    environment_field,
+    form_metric_definitions,
+    form_unique_pairs,
+    job_name_field,
+    lines_field,
+    max_runtime_field,
+    max_runtime_placeholder,
+    training_instance_type_choices,
+)
 
 TRAINING_CHANNELS = ("train", "validation", "test")
 DEFAULT_CONTENT_TYPE = "text/csv"
@@ -223,10 +91,8 @@ class TrainingJobForm(ServiceErrorsMixin, forms.Form):
     page shows only the chosen algorithm's, and only its non-empty values are sent.
     """
 
-    name = forms.CharField(
-        max_length=63,
-        help_text="1-63 letters, digits or hyphens; unique among the project's training jobs.",
-        widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "churn-xgboost-1"}),
+    name = job_name_field(
+        "1-63 letters, digits or hyphens; unique among the project's training jobs.", "churn-xgboost-1"
     )
     source_kind = forms.ChoiceField(
         label="Algorithm source",
@@ -256,38 +122,25 @@ class TrainingJobForm(ServiceErrorsMixin, forms.Form):
         help_text="The script to run: the uploaded .py itself, or a path inside the archive.",
         widget=forms.TextInput(attrs={"placeholder": "train.py"}),
     )
-    hyperparameters = forms.CharField(
-        required=False,
-        help_text="name=value per line; the code reads them from /opt/ml/input/config/hyperparameters.json.",
-        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "epochs=10\nlearning_rate=0.01"}),
+    hyperparameters = lines_field(
+        "name=value per line; the code reads them from /opt/ml/input/config/hyperparameters.json.",
+        "epochs=10\nlearning_rate=0.01",
+        rows=3,
     )
-    metric_definitions = forms.CharField(
-        required=False,
-        help_text="name=regex per line; the regex's first group is the value, read from each log line.",
-        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "train:loss=loss=([0-9.]+)"}),
-    )
-    instance_type = forms.ChoiceField(choices=_training_instance_type_choices, initial="ml.m5.large")
+    metric_definitions = lines_field(METRIC_DEFINITIONS_HELP, "train:loss=loss=([0-9.]+)")
+    instance_type = forms.ChoiceField(choices=training_instance_type_choices, initial="ml.m5.large")
     instance_count = forms.IntegerField(min_value=1, initial=1)
-    max_runtime_seconds = forms.IntegerField(
-        required=False,
-        min_value=1,
-        help_text="The job is stopped after this long. Empty: the server's default.",
-    )
+    max_runtime_seconds = max_runtime_field()
     checkpoint_uri = forms.CharField(
         required=False,
         label="Checkpoint URI",
         help_text="Where /opt/ml/checkpoints/ is kept between runs; under this project's prefix.",
     )
-    environment = forms.CharField(
-        required=False,
-        help_text="KEY=VALUE per line.",
-        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "LOG_LEVEL=debug"}),
-    )
+    environment = environment_field()
 
     def __init__(self, *args, dataset_versions: list[tuple[str, str]] = (), **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        default = settings.STUDIO_DEFAULT_MAX_RUNTIME_SECONDS
-        self.fields["max_runtime_seconds"].widget.attrs["placeholder"] = str(default)
+        max_runtime_placeholder(self)
         version_choices = [("", "—"), *dataset_versions]
         for channel in TRAINING_CHANNELS:
             self.fields[f"channel_{channel}_dataset"] = forms.ChoiceField(
@@ -345,22 +198,17 @@ class TrainingJobForm(ServiceErrorsMixin, forms.Form):
     # --- Cleaning -------------------------------------------------------------------------------------
 
     def clean_hyperparameters(self) -> dict[str, str]:
-        hyperparameters: dict[str, str] = {}
-        for key, value in _pairs(
-            self.cleaned_data["hyperparameters"], what="name=value", example="epochs=10", empty=True
-        ):
-            if key in hyperparameters:
-                raise ValidationError(f"{key} is set twice.")
-            hyperparameters[key] = value
-        return hyperparameters
+        return form_unique_pairs(self.cleaned_data["hyperparameters"], what="name=value", example="epochs=10")
 
     def clean_metric_definitions(self) -> list[dict]:
-        pairs = _pairs(
-            self.cleaned_data["metric_definitions"], what="name=regex", example="train:loss=loss=([0-9.]+)"
+        return form_metric_definitions(
+            self.cleaned_data["metric_definitions"], example="train:loss=loss=([0-9.]+)"
         )
-        return [{"name": name, "regex": regex} for name, regex in pairs]
 
-    clean_environment = ProcessingJobForm.clean_environment
+    def clean_environment(self) -> dict[str, str]:
+        return form_unique_pairs(
+            self.cleaned_data["environment"], what="KEY=VALUE", example="LOG_LEVEL=debug"
+        )
 
     def clean(self) -> dict:
         data = super().clean()

@@ -7,7 +7,16 @@ from typing import Any
 from rest_framework import serializers
 
 from jobs.models import Job
-from jobs.serializers import JobEventSerializer, JSONValueField, TrainingJobCreateSerializer
+from jobs.serializers.common import (
+    JOB_IDENTITY_FIELDS,
+    JOB_STATUS_FIELDS,
+    JOB_TIME_FIELDS,
+    JobEventSerializer,
+    JobModelSerializer,
+    JSONValueField,
+    optional_json,
+)
+from jobs.serializers.training import TrainingJobCreateSerializer
 from jobs.services.tuning import parameter_ranges_dict
 
 
@@ -44,19 +53,15 @@ class TuningJobCreateSerializer(TrainingJobCreateSerializer):
     )
     hyperparameters = None  # a tuning job has static_hyperparameters instead
     checkpoint_uri = None  # trials must not share a checkpoint folder
-    static_hyperparameters = JSONValueField(
-        expect=dict, required=False, default=dict, help_text="Hyperparameters every training job gets."
-    )
+    static_hyperparameters = optional_json(dict, help_text="Hyperparameters every training job gets.")
     max_runtime_seconds = serializers.IntegerField(
         required=False, allow_null=True, default=None, help_text="Each training job's MaxRuntimeInSeconds."
     )
     strategy = serializers.CharField(
         required=False, default="Bayesian", help_text="Bayesian, Random, Grid or Hyperband"
     )
-    objective = JSONValueField(
-        expect=dict,
-        required=False,
-        default=dict,
+    objective = optional_json(
+        dict,
         help_text='{"type": "Maximize|Minimize", "metric_name": "validation:auc"} (a built-in has a default)',
     )
     parameter_ranges = JSONValueField(
@@ -76,16 +81,12 @@ class TuningJobCreateSerializer(TrainingJobCreateSerializer):
     training_job_early_stopping_type = serializers.CharField(
         required=False, default="Off", help_text="Off or Auto (Off for Hyperband)"
     )
-    strategy_config = JSONValueField(
-        expect=dict,
-        required=False,
-        default=dict,
+    strategy_config = optional_json(
+        dict,
         help_text='{"hyperband": {"min_resource": 1, "max_resource": 27}} (Hyperband only)',
     )
-    warm_start_config = JSONValueField(
-        expect=dict,
-        required=False,
-        default=dict,
+    warm_start_config = optional_json(
+        dict,
         help_text='{"parent_tuning_jobs": ["earlier-job"], "warm_start_type": "IdenticalDataAndAlgorithm"}',
     )
 
@@ -140,16 +141,11 @@ class TuningJobCreateSerializer(TrainingJobCreateSerializer):
 
     def service_arguments(self) -> dict:
         """The validated request as keyword arguments of ``tuning_job_create``."""
-        data = dict(self.validated_data)
-        upload = data.pop("source", None)
-        if upload is not None:
-            data["source_file"] = upload
-            data["source_filename"] = upload.name
+        data = super().service_arguments()
         data["training_max_runtime_seconds"] = data.pop("max_runtime_seconds")
         data["early_stopping"] = data.pop("training_job_early_stopping_type")
         for grouped in ("objective", "resource_limits", "strategy_config", "warm_start_config"):
             data.update(data.pop(grouped))
-        data["client_token"] = data["client_token"] or None
         return data
 
 
@@ -190,40 +186,30 @@ def _definition(job: Job) -> dict:
     }
 
 
-class TuningJobSerializer(serializers.ModelSerializer):
+class TuningJobSerializer(JobModelSerializer):
     """A tuning job in a list: its configuration, counters and best training job.
 
     ``context["overview"]`` maps a job's pk to its counters and best training job (batched by the
     view, so a page of jobs costs one query for all their trials).
     """
 
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    project = serializers.SlugRelatedField(slug_field="name", read_only=True)
     tuning_job_config = serializers.SerializerMethodField()
     training_job_status_counters = serializers.SerializerMethodField()
     objective_status_counters = serializers.SerializerMethodField()
     best_training_job = serializers.SerializerMethodField()
-    duration_seconds = serializers.FloatField(read_only=True)
 
     class Meta:
         model = Job
         fields = [
-            "name",
-            "uuid",
-            "project",
-            "status",
-            "secondary_status",
-            "failure_reason",
+            *JOB_IDENTITY_FIELDS,
+            *JOB_STATUS_FIELDS,
             "tuning_job_config",
             "training_job_status_counters",
             "objective_status_counters",
             "best_training_job",
             "tags",
             "created_by",
-            "created_at",
-            "started_at",
-            "ended_at",
-            "duration_seconds",
+            *JOB_TIME_FIELDS,
         ]
 
     def _overview(self, job: Job) -> dict:
@@ -281,10 +267,7 @@ class TuningTrialSerializer(serializers.ModelSerializer):
             "final_objective_value",
             "objective_status",
             "failure_reason",
-            "created_at",
-            "started_at",
-            "ended_at",
-            "duration_seconds",
+            *JOB_TIME_FIELDS,
         ]
 
     def get_tuned_hyperparameters(self, job: Job) -> dict:

@@ -1,0 +1,121 @@
+"""What the job pages share: the job list, the live context of a detail page and its fragment,
+the log tail, launching from a form, and the stop button."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from frontend.views import PAGE_SIZE, format_duration, with_durations
+from jobs import selectors
+from jobs.forms import JobFilterForm
+from jobs.models import Job, JobKind, JobStatus
+from studio.models import Project
+from studio.roles import Permission, role_allows
+from studio.selectors import project_get_for
+
+# The first page shows the end of the log; the rest is a click (or an API call) away.
+LOG_TAIL_CHARS = 64 * 1024
+ARTIFACT_HINTS = 200
+STOPPABLE = frozenset({JobStatus.PENDING, JobStatus.IN_PROGRESS})
+# A metric chart draws each series downsampled to about this many points.
+CHART_MAX_POINTS = selectors.DEFAULT_MAX_POINTS
+
+
+@login_required
+def job_list(request: HttpRequest, project: str) -> HttpResponse:
+    project_obj = project_get_for(request.user, project, Permission.VIEW)
+    filters = JobFilterForm(request.GET)
+    filters.is_valid()  # an unknown status is ignored by the selector; the form only echoes the values
+    page = Paginator(selectors.jobs_of(project_obj, filters=request.GET), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    with_durations(page.object_list)
+    context = {
+        "project": project_obj,
+        "page": page,
+        "filters": filters,
+        "filtered": any(request.GET.get(key) for key in ("status", "name", "kind")),
+        "can_create": role_allows(project_obj.user_role, Permission.CREATE),
+        "nav_section": "jobs",
+    }
+    return render(request, "jobs/job_list.html", context)
+
+
+def job_for(
+    request: HttpRequest, project: str, kind: str, name: str, permission: Permission = Permission.VIEW
+) -> tuple[Project, Job]:
+    """The project, if the user may do ``permission`` in it, and its job of ``kind`` named ``name``."""
+    project_obj = project_get_for(request.user, project, permission)
+    return project_obj, selectors.job_get(project_obj, kind, name)
+
+
+def can_stop(project: Project, job: Job) -> bool:
+    """Whether the page offers the stop button: the job may still stop and the user may operate."""
+    return job.status in STOPPABLE and role_allows(project.user_role, Permission.OPERATE)
+
+
+def live_context(project: Project, job: Job) -> dict:
+    """What the header, facts and timeline need: the page and its polled fragment share it."""
+    return {
+        "project": project,
+        "job": job,
+        "events": list(job.events.all()),
+        "duration": format_duration(job.duration_seconds),
+        "max_runtime": format_duration(job.max_runtime_seconds),
+        "can_stop": can_stop(project, job),
+        "configured_outputs": job.spec.get("outputs", []),
+        "input_channels": job.spec.get("inputs", []),
+    }
+
+
+def log_context(job: Job) -> dict:
+    """The log's tail and the URLs a detail page polls: its fragment (``jobs:<kind>-fragment``), and
+    the job's logs and metrics in the API (``api-<kind>-job-logs``, ``api-<kind>-job-metrics``)."""
+    log = selectors.job_log_read(job, offset=max(0, job.log_size - LOG_TAIL_CHARS), limit=LOG_TAIL_CHARS)
+    names = {"project": job.project.name, "name": job.name}
+    return {
+        "log": log,
+        "log_truncated": log["offset"] > 0,
+        "fragment_url": reverse(f"jobs:{job.kind}-fragment", kwargs=names),
+        "logs_url": reverse(f"api-{job.kind}-job-logs", kwargs=names),
+        "metrics_url": reverse(f"api-{job.kind}-job-metrics", kwargs=names),
+    }
+
+
+def job_launch(
+    request: HttpRequest, form: forms.Form, *, create: Callable, project: Project
+) -> HttpResponse | None:
+    """Create the job a bound, valid ``form`` describes; the redirect to its page (``jobs:<kind>-detail``),
+    or None to show the form again (unbound, invalid, or with the service's errors on its fields)."""
+    if request.method != "POST" or not form.is_valid():
+        return None
+    try:
+        job, _ = create(project=project, user=request.user, **form.service_arguments())  # type: ignore[attr-defined]
+    except ValidationError as exc:
+        form.add_service_errors(exc)  # type: ignore[attr-defined]
+        return None
+    messages.success(request, f"{JobKind(job.kind).label} {job.name} created.")
+    return redirect(f"jobs:{job.kind}-detail", project=project.name, name=job.name)
+
+
+def job_stop_view(
+    request: HttpRequest, project: str, name: str, *, kind: str, stop: Callable
+) -> HttpResponse:
+    """Ask ``stop`` to stop the job; back to its page (``jobs:<kind>-detail``) with what happened."""
+    _, job = job_for(request, project, kind, name, Permission.OPERATE)
+    try:
+        job = stop(job=job, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Stop requested: {job.name} is {job.status}.")
+    return redirect(f"jobs:{kind}-detail", project=project, name=name)
