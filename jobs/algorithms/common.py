@@ -66,6 +66,21 @@ def check_range(datasets: list[Dataset], low: float | None, high: float | None, 
             )
 
 
+def require_complete_channels(ctx: TrainingContext, algorithm: str) -> None:
+    """Refuse missing values in train and the evaluation channels (see ``Dataset.require_complete``)."""
+    for name in ("train", *ctx.evaluation_channels()):
+        ctx.channel(name).require_complete(algorithm)
+
+
+def problem_classes(problem: str, num_classes: int | None) -> list[int] | None:
+    """The class labels a classifier's manifest lists: 0/1 for binary, 0 .. n-1 for multiclass."""
+    if problem == BINARY:
+        return [0, 1]
+    if problem == MULTICLASS:
+        return list(range(num_classes or 0))
+    return None
+
+
 def predictor_problem(predictor_type: str) -> str:
     return {
         "binary_classifier": BINARY,
@@ -105,6 +120,13 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def sigmoid(values: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * values))
+
+
+def problem_outputs(problem: str, raw: np.ndarray) -> dict[str, np.ndarray]:
+    """A booster's predictions as response keys: the score for regression, else ``class_outputs``."""
+    if problem == REGRESSION:
+        return {"score": np.asarray(raw, dtype=np.float64)}
+    return class_outputs(problem, raw)
 
 
 def class_outputs(

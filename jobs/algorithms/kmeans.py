@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from jobs.algorithms.common import require_complete_channels
 from jobs.algorithms.errors import ClientError
 from jobs.algorithms.metrics import CLUSTERING
 
@@ -62,8 +63,7 @@ def train(ctx: TrainingContext) -> None:
 
     hp = ctx.hyperparameters
     data = ctx.train_data
-    for name in ("train", *ctx.evaluation_channels()):
-        ctx.channel(name).require_complete("k-means")
+    require_complete_channels(ctx, "k-means")
     features = data.features
     k = hp["k"]
     if k > data.rows:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from jobs.algorithms.common import require_complete_channels
 from jobs.algorithms.metrics import BINARY, MULTICLASS, REGRESSION
 
 if TYPE_CHECKING:
@@ -94,8 +95,7 @@ def _unit_rows(matrix: np.ndarray) -> np.ndarray:
 def train(ctx: TrainingContext) -> None:
     hp = ctx.hyperparameters
     data = ctx.train_data
-    for name in ("train", *ctx.evaluation_channels()):
-        ctx.channel(name).require_complete("knn")
+    require_complete_channels(ctx, "knn")
     features, labels = data.features, data.labels
     if data.rows > hp["sample_size"]:
         rows = np.sort(np.random.default_rng(hp["seed"]).choice(data.rows, hp["sample_size"], replace=False))

@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING
 import lightgbm as lgb
 import numpy as np
 
-from jobs.algorithms.common import check_binary_labels, check_class_labels, class_outputs, labelled_channels
+from jobs.algorithms.common import (
+    check_binary_labels,
+    check_class_labels,
+    labelled_channels,
+    problem_classes,
+    problem_outputs,
+)
 from jobs.algorithms.metrics import BINARY, MULTICLASS, REGRESSION
 
 if TYPE_CHECKING:
@@ -116,16 +122,11 @@ def train(ctx: TrainingContext) -> None:
         ctx.log(f"Early stopping: keeping {best} of {booster.current_iteration()} rounds.")
     ctx.model_dir.mkdir(parents=True, exist_ok=True)
     booster.save_model(ctx.model_dir / MODEL_FILE, num_iteration=best)
-    classes = None
-    if problem == BINARY:
-        classes = [0, 1]
-    elif problem == MULTICLASS:
-        classes = list(range(hp["num_class"]))
     ctx.save_model(
         problem=problem,
         feature_dim=train_data.feature_dim,
         files=[MODEL_FILE],
-        classes=classes,
+        classes=problem_classes(problem, hp.get("num_class")),
         objective=hp["objective"],
         rounds=best,
     )
@@ -139,10 +140,7 @@ class LightGBMPredictor:
         self.problem = problem
 
     def predict(self, features: np.ndarray) -> dict[str, np.ndarray]:
-        raw = np.asarray(self.booster.predict(features), dtype=np.float64)
-        if self.problem == REGRESSION:
-            return {"score": raw}
-        return class_outputs(self.problem, raw)
+        return problem_outputs(self.problem, np.asarray(self.booster.predict(features), dtype=np.float64))
 
     def feature_importances(self) -> np.ndarray:
         return np.asarray(self.booster.feature_importance(importance_type="gain"), dtype=np.float64)

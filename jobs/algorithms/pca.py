@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from jobs.algorithms.common import require_complete_channels
 from jobs.algorithms.errors import ClientError
 from jobs.algorithms.metrics import REDUCTION
 
@@ -61,8 +62,7 @@ class PCAModel:
 def train(ctx: TrainingContext) -> None:
     hp = ctx.hyperparameters
     data = ctx.train_data
-    for name in ("train", *ctx.evaluation_channels()):
-        ctx.channel(name).require_complete("pca")
+    require_complete_channels(ctx, "pca")
     features = data.features
     count = hp["num_components"]
     if count > min(data.rows, data.feature_dim):

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from jobs.algorithms.common import require_complete_channels
 from jobs.algorithms.metrics import ANOMALY, binary_metrics
 
 if TYPE_CHECKING:
@@ -77,8 +78,7 @@ def train(ctx: TrainingContext) -> None:
 
     hp = ctx.hyperparameters
     data = ctx.train_data
-    for name in ("train", *ctx.evaluation_channels()):
-        ctx.channel(name).require_complete("random-cut-forest")
+    require_complete_channels(ctx, "random-cut-forest")
     forest = IsolationForest(
         n_estimators=hp["num_trees"],
         max_samples=min(hp["num_samples_per_tree"], data.rows),

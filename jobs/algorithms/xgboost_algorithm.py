@@ -28,8 +28,9 @@ from jobs.algorithms.common import (
     check_binary_labels,
     check_class_labels,
     check_range,
-    class_outputs,
     labelled_channels,
+    problem_classes,
+    problem_outputs,
     sigmoid,
     softmax,
 )
@@ -156,16 +157,11 @@ def train(ctx: TrainingContext) -> None:
             booster = booster[: best + 1]
     ctx.model_dir.mkdir(parents=True, exist_ok=True)
     booster.save_model(ctx.model_dir / MODEL_FILE)
-    classes = None
-    if problem == BINARY:
-        classes = [0, 1]
-    elif problem == MULTICLASS:
-        classes = list(range(hp["num_class"]))
     ctx.save_model(
         problem=problem,
         feature_dim=train_data.feature_dim,
         files=[MODEL_FILE],
-        classes=classes,
+        classes=problem_classes(problem, hp.get("num_class")),
         objective=objective,
         best_iteration=best,
         rounds=best + 1,
@@ -189,9 +185,7 @@ class XGBoostPredictor:
             raw = self.booster.inplace_predict(features)
             if objective == "binary:logitraw":
                 raw = sigmoid(np.asarray(raw, dtype=np.float64))
-        if self.problem == REGRESSION:
-            return {"score": np.asarray(raw, dtype=np.float64)}
-        return class_outputs(self.problem, raw)
+        return problem_outputs(self.problem, raw)
 
     def feature_importances(self) -> np.ndarray:
         gains = self.booster.get_score(importance_type="gain")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import re
@@ -12,7 +13,7 @@ from typing import BinaryIO
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from jobs.models import IllegalTransition, Job, JobKind, JobStatus, JobStatusEvent, SecondaryStatus
 from studio.artifacts import (
@@ -226,12 +227,33 @@ def check_metric_definitions(errors: Errors, definitions: list[dict]) -> list[di
     return checked
 
 
+def max_runtime_or_default(max_runtime_seconds: int | None) -> int:
+    """The request's runtime limit, or Studio's default when it names none."""
+    if max_runtime_seconds is None:
+        return settings.STUDIO_DEFAULT_MAX_RUNTIME_SECONDS
+    return max_runtime_seconds
+
+
+def upload_read(stream: BinaryIO | None, limit: int) -> io.BytesIO | None:
+    """Read an upload once (bounded), so the request fingerprint and the checks see the same bytes."""
+    return None if stream is None else io.BytesIO(stream.read(limit + 1))
+
+
+def upload_sha256(upload: io.BytesIO | None) -> str:
+    return hashlib.sha256(upload.getvalue()).hexdigest() if upload is not None else ""
+
+
 def request_fingerprint(**request: object) -> str:
     return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def job_for_token(project: Project, kind: str, client_token: str, fingerprint: str) -> Job | None:
-    """The job an earlier request with this token created; a different request reusing it is refused."""
+def job_for_token(project: Project, kind: str, client_token: str | None, fingerprint: str) -> Job | None:
+    """The job an earlier request with this token created; a different request reusing it is refused.
+
+    None without a token: such a request is never a retry.
+    """
+    if not client_token:
+        return None
     job = Job.objects.filter(project=project, kind=kind, client_token=client_token).first()
     if job is not None and job.spec.get("request_sha256") != fingerprint:
         raise ValidationError(
@@ -261,6 +283,37 @@ def job_insert(*, script: StoredObject | None = None, **fields: object) -> Job:
         )
         job_enqueue(job)
     return job
+
+
+def job_insert_once(
+    *,
+    project: Project,
+    kind: str,
+    name: str,
+    client_token: str | None = None,
+    fingerprint: str = "",
+    script: StoredObject | None = None,
+    **fields: object,
+) -> tuple[Job, bool]:
+    """``job_insert``, safe against a racing request: the loser drops the script it stored, and gets
+    the winner's job when both carried the same ``client_token``, else a ValidationError on the name.
+
+    Returns ``(job, created)``.
+    """
+    try:
+        job = job_insert(
+            project=project, kind=kind, name=name, client_token=client_token or None, script=script, **fields
+        )
+    except IntegrityError as exc:
+        if script is not None:
+            store_for(script.uri).delete(script.uri)
+        existing = job_for_token(project, kind, client_token, fingerprint)
+        if existing is not None:
+            return existing, False
+        raise ValidationError(
+            {"name": f"A {JobKind(kind).label.lower()} named {name!r} already exists."}
+        ) from exc
+    return job, True
 
 
 def job_stop(*, job: Job, user: AbstractBaseUser | None) -> Job:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import uuid
 from collections.abc import Iterable
@@ -10,8 +9,6 @@ from typing import BinaryIO
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError
-from django.db import IntegrityError
 
 from jobs.models import Job, JobKind
 from jobs.services.common import (
@@ -25,8 +22,11 @@ from jobs.services.common import (
     check_resources,
     check_script_file,
     job_for_token,
-    job_insert,
+    job_insert_once,
+    max_runtime_or_default,
     request_fingerprint,
+    upload_read,
+    upload_sha256,
 )
 from studio.artifacts import ArtifactError, check_project_uri, join_uri, project_prefix, store_for
 from studio.models import Project
@@ -56,12 +56,10 @@ def processing_job_create(
     the first one made. Nothing is stored unless the whole request is valid.
     """
     kind = JobKind.PROCESSING
-    if script_file is not None:
-        # Read once (bounded), so the request fingerprint and the checks below see the same bytes.
-        script_file = io.BytesIO(script_file.read(settings.STUDIO_MAX_SCRIPT_BYTES + 1))
+    script_file = upload_read(script_file, settings.STUDIO_MAX_SCRIPT_BYTES)
     fingerprint = request_fingerprint(
         name=name,
-        script_sha256=hashlib.sha256(script_file.getvalue()).hexdigest() if script_file else "",
+        script_sha256=upload_sha256(script_file),
         script_uri=script_uri,
         inputs=list(inputs),
         outputs=list(outputs),
@@ -72,13 +70,10 @@ def processing_job_create(
         max_runtime_seconds=max_runtime_seconds,
         metric_definitions=metric_definitions,
     )
-    if client_token:
-        existing = job_for_token(project, kind, client_token, fingerprint)
-        if existing is not None:
-            return existing, False
-    max_runtime = (
-        settings.STUDIO_DEFAULT_MAX_RUNTIME_SECONDS if max_runtime_seconds is None else max_runtime_seconds
-    )
+    existing = job_for_token(project, kind, client_token, fingerprint)
+    if existing is not None:
+        return existing, False
+    max_runtime = max_runtime_or_default(max_runtime_seconds)
     job_uuid = uuid.uuid4()
     job_prefix = join_uri(project_prefix(project.name), "processing-jobs", name or "-")
 
@@ -123,29 +118,21 @@ def processing_job_create(
         "environment": checked_environment,
         "request_sha256": fingerprint,
     }
-    try:
-        job = job_insert(
-            uuid=job_uuid,
-            project=project,
-            kind=kind,
-            name=name,
-            created_by=user,
-            client_token=client_token or None,
-            instance_type=instance_type,
-            instance_count=instance_count,
-            max_runtime_seconds=max_runtime,
-            spec=spec,
-            metric_definitions=checked_metrics,
-            script=stored,
-        )
-    except IntegrityError as exc:
-        store_for(stored.uri).delete(stored.uri)
-        if client_token:
-            existing = job_for_token(project, kind, client_token, fingerprint)
-            if existing is not None:
-                return existing, False
-        raise ValidationError({"name": f"A processing job named {name!r} already exists."}) from exc
-    return job, True
+    return job_insert_once(
+        uuid=job_uuid,
+        project=project,
+        kind=kind,
+        name=name,
+        created_by=user,
+        client_token=client_token,
+        fingerprint=fingerprint,
+        instance_type=instance_type,
+        instance_count=instance_count,
+        max_runtime_seconds=max_runtime,
+        spec=spec,
+        metric_definitions=checked_metrics,
+        script=stored,
+    )
 
 
 def builtin_job_create(
@@ -170,9 +157,7 @@ def builtin_job_create(
     record what it made (dataset versions, reports); ``context`` is kept in the spec for it.
     """
     kind = JobKind.PROCESSING
-    max_runtime = (
-        settings.STUDIO_DEFAULT_MAX_RUNTIME_SECONDS if max_runtime_seconds is None else max_runtime_seconds
-    )
+    max_runtime = max_runtime_or_default(max_runtime_seconds)
     job_prefix = join_uri(project_prefix(project.name), "processing-jobs", name or "-")
     errors = Errors()
     check_name(errors, project, kind, name)
@@ -188,17 +173,15 @@ def builtin_job_create(
     }
     checked_metrics = check_metric_definitions(errors, list(metric_definitions or []))
     errors.raise_if_any()
-    try:
-        return job_insert(
-            project=project,
-            kind=kind,
-            name=name,
-            created_by=user,
-            instance_type=instance_type,
-            instance_count=1,
-            max_runtime_seconds=max_runtime,
-            spec=spec,
-            metric_definitions=checked_metrics,
-        )
-    except IntegrityError as exc:
-        raise ValidationError({"name": f"A processing job named {name!r} already exists."}) from exc
+    job, _ = job_insert_once(
+        project=project,
+        kind=kind,
+        name=name,
+        created_by=user,
+        instance_type=instance_type,
+        instance_count=1,
+        max_runtime_seconds=max_runtime,
+        spec=spec,
+        metric_definitions=checked_metrics,
+    )
+    return job

@@ -9,7 +9,6 @@ tuning job repeats for each trial with other hyperparameters.
 from __future__ import annotations
 
 import copy
-import hashlib
 import io
 import json
 import tarfile
@@ -20,8 +19,6 @@ from typing import BinaryIO
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError
-from django.db import IntegrityError
 
 from jobs.algorithms.registry import Algorithm, HyperparameterError, UnknownAlgorithm, algorithm_get
 from jobs.models import Job, JobKind
@@ -34,8 +31,11 @@ from jobs.services.common import (
     check_resources,
     check_script_file,
     job_for_token,
-    job_insert,
+    job_insert_once,
+    max_runtime_or_default,
     request_fingerprint,
+    upload_read,
+    upload_sha256,
 )
 from studio.artifacts import (
     ArtifactError,
@@ -213,10 +213,17 @@ def _check_tags(errors: Errors, tags: dict) -> dict[str, str]:
     return {str(key): str(value) for key, value in tags.items()}
 
 
-def _store_source(prefix: str, job_uuid: uuid.UUID, filename: str, content: bytes) -> StoredObject:
+def training_source_store(
+    prefix: str, job_uuid: uuid.UUID, source: tuple[str, bytes] | None, code: dict | None
+) -> tuple[StoredObject | None, dict | None]:
+    """Store the user's source (when new) and return it with the ``code`` spec that names it."""
+    if source is None:
+        return None, code
+    filename, content = source
     # The job's own folder carries its uuid, so a racing create of the same name writes elsewhere.
     uri = join_uri(prefix, str(job_uuid), "source", filename)
-    return store_for(uri).put(uri, io.BytesIO(content))
+    stored = store_for(uri).put(uri, io.BytesIO(content))
+    return stored, {**(code or {}), "uri": stored.uri, "filename": filename, "sha256": stored.sha256}
 
 
 def training_job_create(
@@ -249,13 +256,12 @@ def training_job_create(
     ``client_token`` gets the job the first one made.
     """
     kind = JobKind.TRAINING
-    if source_file is not None:
-        source_file = io.BytesIO(source_file.read(settings.STUDIO_MAX_SOURCE_BYTES + 1))
+    source_file = upload_read(source_file, settings.STUDIO_MAX_SOURCE_BYTES)
     channels = list(channels)
     fingerprint = request_fingerprint(
         name=name,
         algorithm=algorithm,
-        source_sha256=hashlib.sha256(source_file.getvalue()).hexdigest() if source_file else "",
+        source_sha256=upload_sha256(source_file),
         source_uri=source_uri,
         entry_point=entry_point,
         channels=channels,
@@ -268,10 +274,9 @@ def training_job_create(
         environment=environment,
         tags=tags,
     )
-    if client_token:
-        existing = job_for_token(project, kind, client_token, fingerprint)
-        if existing is not None:
-            return existing, False
+    existing = job_for_token(project, kind, client_token, fingerprint)
+    if existing is not None:
+        return existing, False
     errors = Errors()
     check_name(errors, project, kind, name)
     definition, source = training_definition_check(
@@ -293,7 +298,7 @@ def training_job_create(
         tags=tags or {},
     )
     errors.raise_if_any()
-    job, created = training_job_insert(
+    return training_job_insert(
         project=project,
         user=user,
         name=name,
@@ -303,7 +308,6 @@ def training_job_create(
         fingerprint=fingerprint,
         tuning_job=tuning_job,
     )
-    return job, created
 
 
 def training_definition_check(
@@ -330,9 +334,7 @@ def training_definition_check(
     Returns the checked *definition* (JSON) and the user's source still to be stored as
     ``(filename, bytes)``, or None for a built-in or for code already in the store.
     """
-    max_runtime = (
-        settings.STUDIO_DEFAULT_MAX_RUNTIME_SECONDS if max_runtime_seconds is None else max_runtime_seconds
-    )
+    max_runtime = max_runtime_or_default(max_runtime_seconds)
     check_resources(
         errors, instance_type, instance_count, max_runtime, role="training", max_instances=MAX_LOCAL_INSTANCES
     )
@@ -404,11 +406,7 @@ def training_job_insert(
     job_uuid = uuid.uuid4()
     prefix = training_prefix(project, name)
     spec = copy.deepcopy(definition)
-    stored = None
-    if source is not None:
-        filename, content = source
-        stored = _store_source(prefix, job_uuid, filename, content)
-        spec["code"] = {**spec["code"], "uri": stored.uri, "filename": filename, "sha256": stored.sha256}
+    stored, spec["code"] = training_source_store(prefix, job_uuid, source, spec["code"])
     spec.update(
         {
             "output_uri": join_uri(prefix, "output"),
@@ -418,32 +416,23 @@ def training_job_insert(
     )
     for key in ("instance_type", "instance_count", "max_runtime_seconds", "metric_definitions", "tags"):
         spec.pop(key)
-    try:
-        job = job_insert(
-            uuid=job_uuid,
-            project=project,
-            kind=kind,
-            name=name,
-            created_by=user,
-            client_token=client_token,
-            instance_type=definition["instance_type"],
-            instance_count=definition["instance_count"],
-            max_runtime_seconds=definition["max_runtime_seconds"],
-            metric_definitions=definition["metric_definitions"],
-            tags=definition["tags"],
-            spec=spec,
-            script=stored,
-            tuning_job=tuning_job,
-        )
-    except IntegrityError as exc:
-        if stored is not None:
-            store_for(stored.uri).delete(stored.uri)
-        if client_token:
-            existing = job_for_token(project, kind, client_token, fingerprint)
-            if existing is not None:
-                return existing, False
-        raise ValidationError({"name": f"A training job named {name!r} already exists."}) from exc
-    return job, True
+    return job_insert_once(
+        uuid=job_uuid,
+        project=project,
+        kind=kind,
+        name=name,
+        created_by=user,
+        client_token=client_token,
+        fingerprint=fingerprint,
+        instance_type=definition["instance_type"],
+        instance_count=definition["instance_count"],
+        max_runtime_seconds=definition["max_runtime_seconds"],
+        metric_definitions=definition["metric_definitions"],
+        tags=definition["tags"],
+        spec=spec,
+        script=stored,
+        tuning_job=tuning_job,
+    )
 
 
 def training_definition_of(job: Job) -> dict:

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
-import io
 import math
 import re
 import uuid
@@ -24,8 +22,6 @@ from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError
-from django.db import IntegrityError
 
 from jobs.algorithms.registry import Algorithm, UnknownAlgorithm, algorithm_get
 from jobs.models import Job, JobKind, JobStatus
@@ -33,12 +29,14 @@ from jobs.services.common import (
     Errors,
     check_name,
     job_for_token,
-    job_insert,
+    job_insert_once,
     job_stop,
     request_fingerprint,
+    upload_read,
+    upload_sha256,
 )
-from jobs.services.training import _store_source, training_definition_check
-from studio.artifacts import join_uri, project_prefix, store_for
+from jobs.services.training import training_definition_check, training_source_store
+from studio.artifacts import join_uri, project_prefix
 from studio.models import Project
 
 STRATEGIES = ("Bayesian", "Random", "Grid", "Hyperband")
@@ -367,8 +365,7 @@ def tuning_job_create(
     field that is wrong (this service's argument names; ``API_FIELDS`` maps them for the API).
     """
     kind = JobKind.TUNING
-    if source_file is not None:
-        source_file = io.BytesIO(source_file.read(settings.STUDIO_MAX_SOURCE_BYTES + 1))
+    source_file = upload_read(source_file, settings.STUDIO_MAX_SOURCE_BYTES)
     channels = list(channels)
     static_hyperparameters = static_hyperparameters if static_hyperparameters is not None else {}
     parameter_ranges = parameter_ranges if parameter_ranges is not None else {}
@@ -376,7 +373,7 @@ def tuning_job_create(
     fingerprint = request_fingerprint(
         name=name,
         algorithm=algorithm,
-        source_sha256=hashlib.sha256(source_file.getvalue()).hexdigest() if source_file else "",
+        source_sha256=upload_sha256(source_file),
         source_uri=source_uri,
         entry_point=entry_point,
         channels=channels,
@@ -400,10 +397,9 @@ def tuning_job_create(
         warm_start_parent_names=parents_named,
         warm_start_type=warm_start_type,
     )
-    if client_token:
-        existing = job_for_token(project, kind, client_token, fingerprint)
-        if existing is not None:
-            return existing, False
+    existing = job_for_token(project, kind, client_token, fingerprint)
+    if existing is not None:
+        return existing, False
 
     errors = Errors()
     if len(name or "") > MAX_NAME_LENGTH:
@@ -580,16 +576,9 @@ def tuning_job_create(
     assert max_parallel is not None
 
     job_uuid = uuid.uuid4()
-    stored = None
-    if source is not None:
-        filename, content = source
-        stored = _store_source(tuning_prefix(project, name), job_uuid, filename, content)
-        definition["code"] = {
-            **definition["code"],
-            "uri": stored.uri,
-            "filename": filename,
-            "sha256": stored.sha256,
-        }
+    stored, definition["code"] = training_source_store(
+        tuning_prefix(project, name), job_uuid, source, definition["code"]
+    )
     spec = {
         "strategy": strategy,
         "objective": objective,
@@ -608,31 +597,22 @@ def tuning_job_create(
         "best_training_job": None,
         "request_sha256": fingerprint,
     }
-    try:
-        job = job_insert(
-            uuid=job_uuid,
-            project=project,
-            kind=kind,
-            name=name,
-            created_by=user,
-            client_token=client_token or None,
-            instance_type=definition["instance_type"],
-            instance_count=definition["instance_count"],
-            max_runtime_seconds=tuning_runtime or MAX_TUNING_RUNTIME,
-            metric_definitions=definition["metric_definitions"],
-            tags=definition["tags"],
-            spec=copy.deepcopy(spec),
-            script=stored,
-        )
-    except IntegrityError as exc:
-        if stored is not None:
-            store_for(stored.uri).delete(stored.uri)
-        if client_token:
-            existing = job_for_token(project, kind, client_token, fingerprint)
-            if existing is not None:
-                return existing, False
-        raise ValidationError({"name": f"A tuning job named {name!r} already exists."}) from exc
-    return job, True
+    return job_insert_once(
+        uuid=job_uuid,
+        project=project,
+        kind=kind,
+        name=name,
+        created_by=user,
+        client_token=client_token,
+        fingerprint=fingerprint,
+        instance_type=definition["instance_type"],
+        instance_count=definition["instance_count"],
+        max_runtime_seconds=tuning_runtime or MAX_TUNING_RUNTIME,
+        metric_definitions=definition["metric_definitions"],
+        tags=definition["tags"],
+        spec=copy.deepcopy(spec),
+        script=stored,
+    )
 
 
 def tuning_job_stop(*, job: Job, user: AbstractBaseUser | None) -> Job:

@@ -5,6 +5,7 @@
   const POLL_MS = 1000;
   const MAX_BACKOFF_MS = 10000;
   const LOG_PAGES_PER_TICK = 8;
+  const PLOT_CONFIG = { displaylogo: false, responsive: true };
 
   function onReady(fn) {
     if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", fn);
@@ -68,31 +69,52 @@
     return response.json();
   }
 
+  // The JSON a template wrote with json_script, or null when the page has none.
+  function readJSON(id) {
+    const element = document.getElementById(id);
+    return element ? JSON.parse(element.textContent) : null;
+  }
+
+  // A metric's curve: one Plotly line over its {step, value} points.
+  function lineTrace(name, points, options) {
+    return Object.assign(
+      {
+        name: name,
+        x: points.map((p) => p.step),
+        y: points.map((p) => p.value),
+        type: "scatter",
+        mode: "lines+markers",
+        line: { width: 2 },
+        marker: { size: 5 },
+      },
+      options,
+    );
+  }
+
+  // The layout of a metric chart (step on x), on the page's own background and font.
+  function chartLayout(options) {
+    return Object.assign(
+      {
+        margin: { l: 50, r: 16, t: 12, b: 40 },
+        height: 300,
+        xaxis: { title: { text: "step" }, zeroline: false },
+        yaxis: { zeroline: false },
+        legend: { orientation: "h", y: -0.25 },
+        paper_bgcolor: "rgba(0,0,0,0)",
+        plot_bgcolor: "rgba(0,0,0,0)",
+        font: { family: "inherit", size: 12 },
+      },
+      options,
+    );
+  }
+
   function renderMetrics(chart, empty, series) {
     const names = Object.keys(series || {});
     if (!names.length || typeof Plotly === "undefined") return;
-    const traces = names.map((name) => ({
-      name: name,
-      x: series[name].map((p) => p.step),
-      y: series[name].map((p) => p.value),
-      type: "scatter",
-      mode: "lines+markers",
-      line: { width: 2 },
-      marker: { size: 5 },
-    }));
-    const layout = {
-      margin: { l: 50, r: 16, t: 12, b: 40 },
-      height: 300,
-      xaxis: { title: { text: "step" }, zeroline: false },
-      yaxis: { zeroline: false },
-      legend: { orientation: "h", y: -0.25 },
-      paper_bgcolor: "rgba(0,0,0,0)",
-      plot_bgcolor: "rgba(0,0,0,0)",
-      font: { family: "inherit", size: 12 },
-    };
+    const traces = names.map((name) => lineTrace(name, series[name]));
     chart.hidden = false;
     empty.hidden = true;
-    Plotly.react(chart, traces, layout, { displaylogo: false, responsive: true });
+    Plotly.react(chart, traces, chartLayout(), PLOT_CONFIG);
     chart.dataset.rendered = "true";
   }
 
@@ -101,18 +123,12 @@
     return live !== null && live.dataset.terminal === "true";
   }
 
-  function initJobPage() {
-    const page = document.getElementById("job-page");
-    if (!page) return;
+  // Poll a live job page until its fragment says the job is terminal. Each tick reads the fragment
+  // into #job-live-container, the new log text into #job-log, then awaits `refresh(terminal)` for
+  // whatever else the page draws; `done()` runs once at the end. Failures back off, then retry.
+  function pollJob(page, { refresh, done } = {}) {
     const container = document.getElementById("job-live-container");
     const log = document.getElementById("job-log");
-    const chart = document.getElementById("metrics-chart");
-    const empty = document.getElementById("metrics-empty");
-    const initial = document.getElementById("metrics-data");
-    renderMetrics(chart, empty, initial ? JSON.parse(initial.textContent) : {});
-    log.scrollTop = log.scrollHeight;
-    if (isTerminal(container)) return;
-
     let offset = Number(log.dataset.offset || 0);
     let delay = POLL_MS;
 
@@ -146,7 +162,7 @@
         // The fragment first: once it says terminal, the log and metrics read after it are final.
         terminal = await readFragment();
         await readLog();
-        renderMetrics(chart, empty, (await getJSON(page.dataset.metricsUrl)).metrics);
+        if (refresh) await refresh(terminal);
         delay = POLL_MS;
       } catch (err) {
         console.warn("Studio: polling failed, retrying", err);
@@ -155,6 +171,7 @@
       }
       if (terminal) {
         page.dataset.polling = "done";
+        if (done) done();
         return;
       }
       window.setTimeout(tick, delay);
@@ -163,6 +180,24 @@
     page.dataset.polling = "active";
     window.setTimeout(tick, POLL_MS);
   }
+
+  function initJobPage() {
+    const page = document.getElementById("job-page");
+    if (!page) return;
+    const container = document.getElementById("job-live-container");
+    const log = document.getElementById("job-log");
+    const chart = document.getElementById("metrics-chart");
+    const empty = document.getElementById("metrics-empty");
+    renderMetrics(chart, empty, readJSON("metrics-data") || {});
+    log.scrollTop = log.scrollHeight;
+    if (isTerminal(container)) return;
+    pollJob(page, {
+      refresh: async () => renderMetrics(chart, empty, (await getJSON(page.dataset.metricsUrl)).metrics),
+    });
+  }
+
+  // For page scripts loaded after this one (base.html's page_scripts block).
+  window.Studio = { onReady, getJSON, readJSON, lineTrace, chartLayout, isTerminal, pollJob, PLOT_CONFIG };
 
   onReady(() => {
     initAutosubmit();
