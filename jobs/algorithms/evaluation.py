@@ -83,10 +83,12 @@ def classification_report(
         ):
             values[name] = function(labels, predicted, pos_label=positive, average="binary", zero_division=0)
         both = 0 < truth.sum() < truth.size
-        values["roc_auc"] = skm.roc_auc_score(truth, score) if both else None
+        values["roc_auc"] = None
         values["log_loss"] = skm.log_loss(truth, np.clip(score, 1e-15, 1 - 1e-15), labels=[False, True])
         if both:
-            fpr, tpr, _ = skm.roc_curve(truth, score)
+            # The AUC and the average precision come from the curves: the scores are sorted once each.
+            fpr, tpr, _ = skm.roc_curve(truth, score, drop_intermediate=False)
+            values["roc_auc"] = float(skm.auc(fpr, tpr))
             keep = thin(len(fpr))
             report["roc_curve"] = {"fpr": fpr[keep], "tpr": tpr[keep], "auc": values["roc_auc"]}
         if truth.any():
@@ -95,7 +97,8 @@ def classification_report(
             report["pr_curve"] = {
                 "recall": recall[keep],
                 "precision": precision[keep],
-                "average_precision": skm.average_precision_score(truth, score),
+                # sklearn's average_precision_score: the step-wise integral of the curve.
+                "average_precision": float(-np.sum(np.diff(recall) * precision[:-1])),
             }
     else:
         for name, function in (
