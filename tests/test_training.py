@@ -429,6 +429,7 @@ class TestBadRequests:
                 "Unknown instance type",
             ),
             ({"algorithm": "xgboost", "instance_count": 0}, "instance_count", "between 1 and"),
+            ({"algorithm": "xgboost", "instance_count": 2}, "instance_count", "trains on one instance"),
             ({}, "algorithm", "Name a built-in algorithm"),
         ],
     )
@@ -447,6 +448,16 @@ class TestBadRequests:
         )
         assert response.status_code == 400
         assert "Channel 'train'" in str(response.data["channels"])
+
+    def test_pipe_mode_is_refused_on_the_local_backend(self, api, project, train_csv):
+        response = self.post(
+            api,
+            algorithm="xgboost",
+            hyperparameters={"num_round": 5},
+            channels=[{"name": "train", "source_uri": train_csv.uri, "input_mode": "Pipe"}],
+        )
+        assert response.status_code == 400
+        assert "Pipe input mode is not available on the local backend" in str(response.data["channels"])
 
     def test_an_entry_point_missing_from_the_archive(self, api, project, train_csv):
         upload = io.BytesIO(tarball({"train.py": b"print(1)\n"}))

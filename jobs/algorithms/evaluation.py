@@ -131,9 +131,20 @@ def classification_report(
                         "auc": skm.auc(fpr, tpr),
                         "average": "micro",
                     }
-    matrix = skm.confusion_matrix(labels, predicted, labels=everything)
-    report["confusion_matrix"] = {"labels": [_plain(value) for value in everything], "matrix": matrix}
+    report["confusion_matrix"] = {
+        "labels": [_plain(value) for value in everything],
+        "matrix": _confusion_matrix(labels, predicted, everything),
+    }
     return report
+
+
+def _confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: list) -> np.ndarray:
+    """Counts of (actual, predicted) pairs, in ``classes`` order (one bincount, no per-class pass)."""
+    index = np.asarray(classes, dtype=float)
+    actual = np.searchsorted(index, np.asarray(labels, dtype=float))
+    guessed = np.searchsorted(index, np.asarray(predicted, dtype=float))
+    size = len(index)
+    return np.bincount(actual * size + guessed, minlength=size * size).reshape(size, size)
 
 
 def regression_report(labels: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:

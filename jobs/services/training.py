@@ -48,7 +48,9 @@ from studio.artifacts import (
 )
 from studio.models import Project
 
-INPUT_MODES = ("File", "FastFile", "Pipe")
+# The local backend copies a channel's files in (File); FastFile reads the same files. Pipe mode's
+# FIFOs are not emulated, so it is refused rather than quietly run as File.
+INPUT_MODES = ("File", "FastFile")
 MAX_CHANNELS = 20
 MAX_HYPERPARAMETERS = 100
 MAX_TAGS = 50
@@ -101,7 +103,13 @@ def _check_channels(
     channels = list(channels)  # none is fine for your own code, as on SageMaker
     for item in channels:
         mode = item.get("input_mode") or "File"
-        if mode not in INPUT_MODES:
+        if mode == "Pipe":
+            errors.add(
+                "channels",
+                f"Channel {item.get('name')!r}: Pipe input mode is not available on the local backend; "
+                "use File or FastFile.",
+            )
+        elif mode not in INPUT_MODES:
             errors.add(
                 "channels",
                 f"Channel {item.get('name')!r}: input_mode must be one of {', '.join(INPUT_MODES)}.",
@@ -348,6 +356,9 @@ def training_definition_check(
         )
     elif algorithm:
         builtin = _check_algorithm(errors, algorithm)
+        if builtin is not None and instance_count != 1:
+            # torchrun launches your code on several instances; the built-ins train on one.
+            errors.add("instance_count", f"{builtin.name} trains on one instance on the local backend.")
     elif source_file is not None:
         checked = _check_source(errors, source_filename or "train.py", source_file, entry_point)
         if checked is not None:
