@@ -18,10 +18,11 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from jobs.backends import BackendError, get_backend
+from jobs.backends import BackendError, StopRequested, get_backend
 from jobs.models import (
     IllegalTransition,
     Job,
@@ -100,7 +101,8 @@ class JobRecorder:
         self.flush()
         self.job.set_secondary(secondary, message)
 
-    def flush(self, *, final: bool = False) -> None:
+    def flush(self, *, final: bool = False) -> int:
+        """Write what is buffered; returns how many metric points it wrote."""
         if final and self._partial:
             self.write("\n")
         if self.pending:
@@ -110,9 +112,11 @@ class JobRecorder:
             JobLogChunk.objects.create(job=self.job, start=start, end=self.offset, text=text)
             Job.objects.filter(pk=self.job.pk).update(log_size=self.offset)
             self.job.log_size = self.offset
+        written = len(self.points)
         if self.points:
             JobMetric.objects.bulk_create(self.points)
             self.points = []
+        return written
 
     def failure_tail(self) -> str:
         lines = [line for line in self.tail.splitlines() if line.strip() and not line.startswith("[studio]")]
@@ -154,6 +158,10 @@ def job_execute(*, job_id: int) -> None:
     try:
         handle = backend.submit(job, recorder)
         _supervise(job, backend, handle, recorder)
+    except StopRequested as exc:
+        recorder.system(str(exc))
+        recorder.flush(final=True)
+        _finish(job, JobStatus.STOPPED, SecondaryStatus.STOPPED, message=str(exc))
     except (BackendError, OSError) as exc:
         recorder.flush(final=True)
         _finish(job, JobStatus.FAILED, SecondaryStatus.FAILED, failure_reason=str(exc))
@@ -196,7 +204,7 @@ def _supervise(job: Job, backend, handle, recorder: JobRecorder) -> None:
         now = time.monotonic()
         if now - last_check >= settings.STUDIO_LOG_FLUSH_SECONDS or state.finished:
             last_check = now
-            recorder.flush(final=state.finished)
+            new_points = recorder.flush(final=state.finished)
             status = Job.objects.filter(pk=job.pk).values_list("status", flat=True).first()
             if status in (JobStatus.FAILED, JobStatus.STOPPED, None) and not state.finished:
                 # Someone else ended the job (the reaper, an operator): stop doing work for it.
@@ -206,8 +214,9 @@ def _supervise(job: Job, backend, handle, recorder: JobRecorder) -> None:
                 stop_cause = "user"
                 recorder.system("Stop requested: sending SIGTERM")
                 backend.stop(handle, grace_seconds=settings.STUDIO_STOP_GRACE_SECONDS)
-            elif progress_hook is not None and not stop_cause and not state.finished:
-                # e.g. a tuning job's early stopping: the hook names why this run should end now.
+            elif progress_hook is not None and new_points and not stop_cause and not state.finished:
+                # e.g. a tuning job's early stopping: the hook names why this run should end now. Its
+                # verdict can only change when the job has reported new metric points.
                 early_stop_reason = progress_hook(job)
                 if early_stop_reason:
                     stop_cause = "early-stop"
@@ -236,6 +245,7 @@ def _supervise(job: Job, backend, handle, recorder: JobRecorder) -> None:
     job.exit_code = state.exit_code
     if stop_cause == "reaped":
         return
+    stopped_outputs = _collect_stopped(job, backend, handle, recorder) if stop_cause else {}
     if stop_cause == "max-runtime":
         _finish(
             job,
@@ -246,6 +256,7 @@ def _supervise(job: Job, backend, handle, recorder: JobRecorder) -> None:
                 f"MaxRuntimeExceeded: the job ran longer than its MaxRuntimeInSeconds "
                 f"({job.max_runtime_seconds} s) and was stopped."
             ),
+            extra=stopped_outputs,
         )
     elif stop_cause == "early-stop":
         _finish(
@@ -254,9 +265,16 @@ def _supervise(job: Job, backend, handle, recorder: JobRecorder) -> None:
             SecondaryStatus.STOPPED,
             message=early_stop_reason,
             failure_reason=early_stop_reason,
+            extra=stopped_outputs,
         )
     elif stop_cause == "user":
-        _finish(job, JobStatus.STOPPED, SecondaryStatus.STOPPED, message="Stopped on request")
+        _finish(
+            job,
+            JobStatus.STOPPED,
+            SecondaryStatus.STOPPED,
+            message="Stopped on request",
+            extra=stopped_outputs,
+        )
     elif state.exit_code == 0:
         outputs = backend.collect(handle, recorder)
         job.outputs = outputs
@@ -272,6 +290,21 @@ def _supervise(job: Job, backend, handle, recorder: JobRecorder) -> None:
     else:
         reason = state.failure_reason or _exit_reason(job, state.exit_code, recorder.failure_tail())
         _finish(job, JobStatus.FAILED, SecondaryStatus.FAILED, failure_reason=reason)
+
+
+def _collect_stopped(job: Job, backend, handle, recorder: JobRecorder) -> dict:
+    """A stopped training job keeps what it saved, as on SageMaker (model.tar.gz after SIGTERM)."""
+    if job.kind != JobKind.TRAINING:
+        return {}
+    try:
+        outputs = backend.collect(handle, recorder)
+    except (BackendError, OSError) as exc:
+        recorder.system(f"Could not keep the stopped job's model: {exc}")
+        return {}
+    finally:
+        recorder.flush(final=True)
+    job.outputs = outputs
+    return {"outputs": outputs}
 
 
 OUT_OF_MEMORY_SIGNS = ("MemoryError", "Cannot allocate memory", "std::bad_alloc", "out of memory")
@@ -374,9 +407,15 @@ def jobs_reap() -> dict[str, int]:
         requeued += 1
     from jobs.tuning import tuning_advance
 
-    active_tuning = Job.objects.filter(
-        kind=JobKind.TUNING, status__in=[JobStatus.IN_PROGRESS, JobStatus.STOPPING]
-    ).values_list("pk", flat=True)
-    for tuning_id in list(active_tuning[:500]):
-        tuning_advance(tuning_id)
-    return {"failed": failed, "requeued": requeued, "tuning_advanced": len(active_tuning[:500])}
+    active_tuning = list(
+        Job.objects.filter(
+            kind=JobKind.TUNING, status__in=[JobStatus.IN_PROGRESS, JobStatus.STOPPING]
+        ).values_list("pk", flat=True)[:500]
+    )
+    for tuning_id in active_tuning:
+        try:
+            tuning_advance(tuning_id)
+        except DatabaseError:
+            # One tuning job's trouble must not keep the others waiting; the next pass tries again.
+            logger.exception("tuning job could not advance", extra={"job_id": tuning_id})
+    return {"failed": failed, "requeued": requeued, "tuning_advanced": len(active_tuning)}

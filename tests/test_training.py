@@ -254,9 +254,13 @@ def _wait_for(job: Job, predicate, timeout: float = 30) -> None:
     raise AssertionError(f"{job.name} stayed {job.status}/{job.secondary_status}")
 
 
-def test_stop_ends_a_running_training_job(project, admin_user, train_csv, settings):
+def test_stop_ends_a_running_training_job_and_keeps_its_model(project, admin_user, train_csv, settings):
     settings.STUDIO_STOP_GRACE_SECONDS = 1
-    script = b"import time\nprint('started', flush=True)\ntime.sleep(60)\n"
+    script = b"""import os, time
+open(os.path.join(os.environ["SM_MODEL_DIR"], "partial.txt"), "w").write("epoch 1")
+print("started", flush=True)
+time.sleep(60)
+"""
     job = create(project, admin_user, script=script, train_uri=train_csv.uri)
     thread = _run_in_thread(job)
     _wait_for(job, lambda j: "started" in job_log_read(j)["text"])
@@ -265,6 +269,9 @@ def test_stop_ends_a_running_training_job(project, admin_user, train_csv, settin
     job.refresh_from_db()
     assert job.status == JobStatus.STOPPED
     assert job.secondary_status == "Stopped"
+    # As on SageMaker, a stopped job keeps the model it had saved.
+    model = next(item for item in job.outputs if item["name"] == "model")
+    assert read_tar_member(model["uri"], "partial.txt") == b"epoch 1"
 
 
 CHECKPOINT_SCRIPT = b"""
@@ -556,3 +563,37 @@ def test_a_reused_client_token_returns_the_same_job(project, admin_user, train_c
     with pytest.raises(ValidationError) as error:
         training_job_create(**{**fields, "hyperparameters": {"num_round": 4}})
     assert "client_token" in error.value.message_dict
+
+
+def test_a_stop_during_the_requirements_install_ends_the_job_stopped(
+    project, admin_user, train_csv, settings, tmp_path, monkeypatch
+):
+    from jobs.backends import training_layout
+
+    settings.STUDIO_CODE_ENV_DIR = tmp_path / "envs"
+    archive = tarball({"train.py": b"print('never')\n", "requirements.txt": b"numpy\n"})
+    job = create(
+        project,
+        admin_user,
+        script=archive,
+        filename="code.tar.gz",
+        entry_point="train.py",
+        train_uri=train_csv.uri,
+    )
+    installing = threading.Event()
+    real_run_reporting = training_layout._run_reporting
+
+    def slow_pip(command, cwd, report, heartbeat):
+        # pip that takes its time: the user's stop arrives while it runs.
+        installing.set()
+        return real_run_reporting(["sleep", "30"], cwd, report, heartbeat)
+
+    monkeypatch.setattr(training_layout, "_run_reporting", slow_pip)
+    thread = _run_in_thread(job)
+    assert installing.wait(timeout=30)
+    job_stop(job=job, user=admin_user)
+    thread.join(timeout=30)
+    job.refresh_from_db()
+    assert job.status == JobStatus.STOPPED
+    assert "while requirements.txt was being installed" in job_log_read(job)["text"]
+    assert not any((tmp_path / "envs").glob("*/bin"))  # the half-built environment is gone

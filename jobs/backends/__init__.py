@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from jobs.backends.base import BackendError, ComputeBackend, RunState
+from jobs.backends.base import BackendError, ComputeBackend, RunState, StopRequested
 
 
 def get_backend(name: str) -> ComputeBackend:
@@ -11,4 +11,4 @@ def get_backend(name: str) -> ComputeBackend:
     raise BackendError(f"Unknown compute backend {name!r}")
 
 
-__all__ = ["BackendError", "ComputeBackend", "RunState", "get_backend"]
+__all__ = ["BackendError", "ComputeBackend", "RunState", "StopRequested", "get_backend"]

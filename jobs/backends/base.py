@@ -30,6 +30,10 @@ class BackendError(Exception):
     """The backend could not do what the job asked; the message becomes the job's failure reason."""
 
 
+class StopRequested(BackendError):
+    """The job was stopped while the backend was still preparing it (before its process ran)."""
+
+
 class ComputeBackend(ABC):
     name: str
 

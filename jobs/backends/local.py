@@ -27,7 +27,7 @@ from django.utils import timezone
 from jobs.backends import training_layout as layout
 from jobs.backends.base import BackendError, ComputeBackend, RunState
 from jobs.models import Job, JobKind, JobStatus, SecondaryStatus
-from studio.artifacts import ArtifactError, download_prefix, sha256_of_stream, store_for, upload_directory
+from studio.artifacts import ArtifactError, download_prefix, upload_directory
 from studio.instance_types import instance_type_get
 
 # What a job's process inherits from the worker; nothing else (no database URL, no secret key).
@@ -62,9 +62,14 @@ def visible_gpus() -> tuple[str, ...]:
     return tuple(str(i) for i, line in enumerate(listing.stdout.splitlines()) if line.startswith("GPU"))
 
 
-def _heartbeat(job: Job) -> None:
-    """Keep the reaper away while Studio itself works for the job (installing its requirements)."""
-    Job.objects.filter(pk=job.pk, status=JobStatus.IN_PROGRESS).update(heartbeat_at=timezone.now())
+def _heartbeat(job: Job) -> bool:
+    """Keep the reaper away while Studio itself works for the job (installing its requirements).
+
+    False once the job is no longer InProgress (a stop request): the work should end.
+    """
+    return bool(
+        Job.objects.filter(pk=job.pk, status=JobStatus.IN_PROGRESS).update(heartbeat_at=timezone.now())
+    )
 
 
 @dataclass
@@ -134,10 +139,15 @@ class LocalBackend(ComputeBackend):
         run = LocalRun(job=job, workdir=workdir)
         limits = ResourceLimits.for_instance(job.instance_type, job.instance_count)
         env = {name: os.environ[name] for name in INHERITED_ENV if name in os.environ}
-        if job.kind == JobKind.TRAINING:
-            command, cwd, program = self._prepare_training(run, limits, env, recorder)
-        else:
-            command, cwd, program = self._prepare_processing(run, env, recorder)
+        try:
+            if job.kind == JobKind.TRAINING:
+                command, cwd, program = self._prepare_training(run, limits, env, recorder)
+            else:
+                command, cwd, program = self._prepare_processing(run, env, recorder)
+        except BaseException:
+            # No handle reaches the runner, so no cleanup() either: the downloads go now.
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise
         env.update(limits.environment())
         env.update(
             {
@@ -184,7 +194,7 @@ class LocalBackend(ComputeBackend):
             env["PYTHONPATH"] = str(settings.BASE_DIR)
         else:
             script_path = workdir / "processing/input/code" / spec["script"]["filename"]
-            self._fetch_script(spec["script"], script_path)
+            layout.fetch_verified(spec["script"]["uri"], spec["script"]["sha256"], script_path, "Script")
             program = script_path.name
             command = [sys.executable, "-u", str(script_path)]
         for item in spec.get("inputs", []):
@@ -244,21 +254,6 @@ class LocalBackend(ComputeBackend):
             SecondaryStatus.TRAINING, "Training image download completed. Training in progress."
         )
         return command, cwd, program
-
-    @staticmethod
-    def _fetch_script(script: dict, path: Path) -> None:
-        store = store_for(script["uri"])
-        try:
-            store.get_file(script["uri"], path)
-        except ArtifactError as exc:
-            raise BackendError(f"Script: {exc}") from exc
-        with open(path, "rb") as handle:
-            digest = sha256_of_stream(handle)
-        if digest != script["sha256"]:
-            raise BackendError(
-                f"Script {script['uri']} changed since the job was created "
-                f"(SHA-256 {digest[:12]}…, expected {script['sha256'][:12]}…); refusing to run it."
-            )
 
     @staticmethod
     def _local_path(argument: str, workdir: Path) -> str:

@@ -24,8 +24,8 @@ from pathlib import Path
 
 from django.conf import settings
 
-from jobs.backends.base import BackendError
-from studio.artifacts import ArtifactError, StoredObject, download_prefix, store_for
+from jobs.backends.base import BackendError, StopRequested
+from studio.artifacts import ArtifactError, StoredObject, download_prefix, sha256_of_stream, store_for
 
 # Hyperparameters SageMaker's SDK adds for its own use; the toolkit strips them from the user's.
 RESERVED_HYPERPARAMETERS = frozenset(
@@ -206,21 +206,26 @@ def fetch_channels(spec: dict, workdir: Path, report: Callable[[str], None]) -> 
         )
 
 
+def fetch_verified(uri: str, sha256: str, path: Path, what: str) -> None:
+    """Download ``uri`` to ``path`` and refuse it unless it still has the SHA-256 recorded at creation."""
+    try:
+        store_for(uri).get_file(uri, path)
+    except ArtifactError as exc:
+        raise BackendError(f"{what}: {exc}") from exc
+    with open(path, "rb") as handle:
+        digest = sha256_of_stream(handle)
+    if digest != sha256:
+        raise BackendError(
+            f"{what} {uri} changed since the job was created "
+            f"(SHA-256 {digest[:12]}…, expected {sha256[:12]}…); refusing to run it."
+        )
+
+
 def fetch_code(code: dict, workdir: Path) -> Path:
     """Put the user's code in ``code/`` (checked against its SHA-256); returns the entry point's path."""
     code_dir = workdir / "code"
     download = workdir / "tmp" / code["filename"]
-    try:
-        store_for(code["uri"]).get_file(code["uri"], download)
-    except ArtifactError as exc:
-        raise BackendError(f"Source: {exc}") from exc
-    with open(download, "rb") as handle:
-        digest = hashlib.file_digest(handle, "sha256").hexdigest()
-    if digest != code["sha256"]:
-        raise BackendError(
-            f"Source {code['uri']} changed since the job was created (SHA-256 {digest[:12]}…, "
-            f"expected {code['sha256'][:12]}…); refusing to run it."
-        )
+    fetch_verified(code["uri"], code["sha256"], download, "Source")
     if code.get("archive"):
         _extract_source(download, code_dir)
     else:
@@ -248,7 +253,7 @@ def _extract_source(archive: Path, target: Path) -> None:
         raise BackendError(f"ClientError: the source archive could not be unpacked: {exc}") from exc
 
 
-def python_for(code_dir: Path, report: Callable[[str], None], heartbeat: Callable[[], None]) -> str:
+def python_for(code_dir: Path, report: Callable[[str], None], heartbeat: Callable[[], bool]) -> str:
     """The interpreter for the user's code: Studio's own, or a cached environment with its requirements.
 
     Environments are keyed by the SHA-256 of requirements.txt and built once (under a file lock,
@@ -287,7 +292,11 @@ def python_for(code_dir: Path, report: Callable[[str], None], heartbeat: Callabl
             "-r",
             str(requirements),
         ]
-        code, tail = _run_reporting(command, code_dir, report, heartbeat)
+        try:
+            code, tail = _run_reporting(command, code_dir, report, heartbeat)
+        except BaseException:
+            shutil.rmtree(env_dir, ignore_errors=True)  # never leave a half-built environment behind
+            raise
         if code != 0:
             shutil.rmtree(env_dir, ignore_errors=True)
             raise BackendError(
@@ -298,9 +307,10 @@ def python_for(code_dir: Path, report: Callable[[str], None], heartbeat: Callabl
 
 
 def _run_reporting(
-    command: list[str], cwd: Path, report: Callable[[str], None], heartbeat: Callable[[], None]
+    command: list[str], cwd: Path, report: Callable[[str], None], heartbeat: Callable[[], bool]
 ) -> tuple[int, str]:
-    """Run ``command``, passing its output to ``report`` and keeping the job's heartbeat going."""
+    """Run ``command``, passing its output to ``report`` and keeping the job's heartbeat going; a
+    stop request (``heartbeat()`` false) kills it and raises StopRequested."""
     process = subprocess.Popen(
         command,
         cwd=cwd,
@@ -323,8 +333,13 @@ def _run_reporting(
     while process.poll() is None:
         if time.monotonic() > deadline:
             process.kill()
+            process.wait()
+            lines.append(f"(stopped after {PIP_TIMEOUT_SECONDS} s)")
             break
-        heartbeat()
+        if not heartbeat():
+            process.kill()
+            process.wait()
+            raise StopRequested("Stopped on request while requirements.txt was being installed.")
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=2)
     reader.join(timeout=5)
