@@ -597,3 +597,25 @@ def test_a_stop_during_the_requirements_install_ends_the_job_stopped(
     assert job.status == JobStatus.STOPPED
     assert "while requirements.txt was being installed" in job_log_read(job)["text"]
     assert not any((tmp_path / "envs").glob("*/bin"))  # the half-built environment is gone
+
+
+def test_checkpoints_reach_the_store_while_the_job_runs(project, admin_user, train_csv, settings):
+    settings.STUDIO_CHECKPOINT_SYNC_SECONDS = 0.2
+    settings.STUDIO_STOP_GRACE_SECONDS = 1
+    checkpoints = f"{train_csv.uri.rsplit('/data/', 1)[0]}/checkpoints/live"
+    script = b"""import os, time
+open(os.path.join(os.environ["SM_CHECKPOINT_DIR"], "epoch-1.txt"), "w").write("saved")
+print("saved", flush=True)
+time.sleep(60)
+"""
+    job = create(project, admin_user, script=script, train_uri=train_csv.uri, checkpoint_uri=checkpoints)
+    thread = _run_in_thread(job)
+    uploaded = f"{checkpoints}/epoch-1.txt"
+    deadline = time.monotonic() + 30
+    while not store_for(uploaded).exists(uploaded) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    job.refresh_from_db()
+    assert job.status == JobStatus.IN_PROGRESS  # uploaded before the job ended
+    assert store_for(uploaded).exists(uploaded)
+    job_stop(job=job, user=admin_user)
+    thread.join(timeout=30)

@@ -180,6 +180,8 @@ class LocalBackend(ComputeBackend):
             raise BackendError(f"Could not start {program}: {exc}") from exc
         run.reader = threading.Thread(target=self._read_output, args=(run,), daemon=True)
         run.reader.start()
+        if run.checkpoints is not None:
+            run.checkpoints.start(settings.STUDIO_CHECKPOINT_SYNC_SECONDS)
         return run
 
     def _prepare_processing(self, run: LocalRun, env: dict, recorder) -> tuple[list[str], Path, str]:
@@ -334,8 +336,6 @@ class LocalBackend(ComputeBackend):
             self._signal(run, signal.SIGKILL)
         if exit_code is not None and run.exited_at is None:
             run.exited_at = now
-        if run.checkpoints is not None:
-            self._sync_checkpoints(run, every=settings.STUDIO_CHECKPOINT_SYNC_SECONDS)
         state = RunState(log_text="".join(chunks))
         # Finished once all output is read, or once children holding the pipe had their chance.
         if exit_code is not None and (eof or now - run.exited_at >= DRAIN_SECONDS):
@@ -418,15 +418,6 @@ class LocalBackend(ComputeBackend):
             recorder.system(f"Output '{item['name']}': {len(stored)} file(s) to {item['destination_uri']}")
         return produced
 
-    @staticmethod
-    def _sync_checkpoints(run: LocalRun, *, every: float = 0.0) -> None:
-        assert run.checkpoints is not None
-        try:
-            run.checkpoints.upload_changes(every=every)
-        except (ArtifactError, OSError):
-            # A store hiccup must not end the job; the next sync (or the final one) tries again.
-            logger.warning("checkpoint upload failed", exc_info=True, extra={"job": run.job.name})
-
     def cleanup(self, handle: LocalRun) -> None:
         if handle.process is not None and handle.process.poll() is None:
             self._signal(handle, signal.SIGKILL)
@@ -434,5 +425,5 @@ class LocalBackend(ComputeBackend):
                 handle.process.wait(timeout=5)
         if handle.checkpoints is not None:
             # Whatever the outcome (stopped, failed, out of time), the last checkpoints are kept.
-            self._sync_checkpoints(handle)
+            handle.checkpoints.finish()
         shutil.rmtree(handle.workdir, ignore_errors=True)

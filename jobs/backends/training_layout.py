@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import shutil
 import socket
 import subprocess
@@ -51,6 +52,7 @@ FOLDERS = (
     "tmp",
 )
 PIP_TIMEOUT_SECONDS = 1800
+logger = logging.getLogger(__name__)
 
 
 def hosts(count: int) -> list[str]:
@@ -390,13 +392,18 @@ def upload_archive(source: Path, uri: str, scratch: Path) -> StoredObject:
 
 
 class CheckpointSync:
-    """Two-way checkpoints: restored into ``checkpoints/`` at start, uploaded as they change."""
+    """Two-way checkpoints: restored into ``checkpoints/`` at start, uploaded as they change.
+
+    Uploads run on a thread of their own (``start``), so a large checkpoint never holds up the job
+    driver's loop (log reads, heartbeats, stop requests); ``finish`` uploads the last changes.
+    """
 
     def __init__(self, uri: str, folder: Path) -> None:
         self.uri = uri
         self.folder = folder
         self.seen: dict[str, tuple[float, int]] = {}
-        self.last = time.monotonic()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def restore(self) -> int:
         if not self.uri:
@@ -414,10 +421,33 @@ class CheckpointSync:
                 stat = path.stat()
                 self.seen[str(path.relative_to(self.folder))] = (stat.st_mtime, stat.st_size)
 
-    def upload_changes(self, *, every: float = 0.0) -> int:
-        if not self.uri or time.monotonic() - self.last < every:
+    def start(self, interval: float) -> None:
+        if self.uri:
+            self._thread = threading.Thread(target=self._loop, args=(interval,), daemon=True)
+            self._thread.start()
+
+    def _loop(self, interval: float) -> None:
+        while not self._stopping.wait(interval):
+            self.upload_safely()
+
+    def finish(self) -> None:
+        """Stop the thread, then upload what changed since its last pass (however the job ended)."""
+        if self._thread is not None:
+            self._stopping.set()
+            self._thread.join()
+        self.upload_safely()
+
+    def upload_safely(self) -> int:
+        try:
+            return self.upload_changes()
+        except (ArtifactError, OSError):
+            # A store hiccup must not end the job; the next pass (or the final one) tries again.
+            logger.warning("checkpoint upload failed", exc_info=True, extra={"uri": self.uri})
             return 0
-        self.last = time.monotonic()
+
+    def upload_changes(self) -> int:
+        if not self.uri:
+            return 0
         uploaded = 0
         for path in sorted(self.folder.rglob("*")):
             if not path.is_file() or path.is_symlink():
