@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# One image for every Studio process: web (gunicorn), worker and beat (celery), migrate.
+# One image for every Studio process: web (uvicorn: Django and the invocation gateway), worker and
+# beat (celery), serving (the serving supervisor and its model processes), migrate.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -8,7 +9,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     # manage.py and the apps run from /app, the same tree pip installed from.
     PYTHONPATH=/app \
     STUDIO_DATA_DIR=/data \
-    # gunicorn reads it as its default worker count; GUNICORN_CMD_ARGS overrides any option.
+    # uvicorn reads it as its worker count (it restarts a worker that dies).
     WEB_CONCURRENCY=3
 
 RUN groupadd --system --gid 1000 studio \
@@ -25,4 +26,4 @@ RUN --mount=type=cache,target=/root/.cache/pip pip install . && rm -rf build ./*
 # No collectstatic: WhiteNoise serves from the apps' static folders (WHITENOISE_USE_FINDERS).
 USER studio
 EXPOSE 8000
-CMD ["gunicorn", "studio.wsgi:application", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]
+CMD ["uvicorn", "studio.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--no-access-log"]

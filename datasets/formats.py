@@ -25,6 +25,7 @@ import io
 import json
 import os
 import posixpath
+import shutil
 import stat
 import sys
 import tarfile
@@ -612,6 +613,19 @@ def iter_archive(path: Path, kind: str, limits: ArchiveLimits) -> Iterator[tuple
             if stream is None:
                 continue
             yield allowed[name], _Bounded(stream, allowed[name].size, name)  # type: ignore[misc]
+
+
+def extract_archive(path: Path, kind: str, target: Path, limits: ArchiveLimits) -> list[str]:
+    """Unpack the safe members of ``path`` under ``target`` (names checked, sizes bounded); their names."""
+    list_archive(path, kind, limits)
+    names = []
+    for member, stream in iter_archive(path, kind, limits):
+        destination = target / member.name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        with open(destination, "wb") as handle:
+            shutil.copyfileobj(stream, handle)
+        names.append(member.name)
+    return names
 
 
 # --- Inspecting a table: every check, the schema over every row, the row count ------------------------

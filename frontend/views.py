@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from endpoints.selectors import recent_endpoints
 from frontend.forms import (
     ApiKeyCreateForm,
     ArtifactUploadForm,
@@ -102,6 +103,7 @@ def _dashboard(
         "project": project,
         "nav_section": "home",
         "recent_jobs": with_durations(list(jobs_of(project)[:RECENT_JOBS])),
+        "recent_endpoints": recent_endpoints(project, RECENT_JOBS),
         "status_counts": job_status_counts(project),
         "memberships": list(memberships_of(project)),
         "can_manage": can_manage,

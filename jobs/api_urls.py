@@ -1,6 +1,6 @@
 from django.urls import path
 
-from jobs.api import processing, training, tuning
+from jobs.api import processing, training, transform, tuning
 
 urlpatterns = [
     path("processing-jobs/", processing.ProcessingJobListApi.as_view(), name="api-processing-jobs"),
@@ -39,6 +39,23 @@ urlpatterns = [
         "training-jobs/<str:name>/evaluation/",
         training.TrainingJobEvaluationApi.as_view(),
         name="api-training-job-evaluation",
+    ),
+    path("transform-jobs/", transform.TransformJobListApi.as_view(), name="api-transform-jobs"),
+    path("transform-jobs/<str:name>/", transform.TransformJobDetailApi.as_view(), name="api-transform-job"),
+    path(
+        "transform-jobs/<str:name>/stop/",
+        transform.TransformJobStopApi.as_view(),
+        name="api-transform-job-stop",
+    ),
+    path(
+        "transform-jobs/<str:name>/logs/",
+        transform.TransformJobLogsApi.as_view(),
+        name="api-transform-job-logs",
+    ),
+    path(
+        "transform-jobs/<str:name>/metrics/",
+        transform.TransformJobMetricsApi.as_view(),
+        name="api-transform-job-metrics",
     ),
     path("tuning-jobs/", tuning.TuningJobListApi.as_view(), name="api-tuning-jobs"),
     path("tuning-jobs/<str:name>/", tuning.TuningJobDetailApi.as_view(), name="api-tuning-job"),

@@ -50,6 +50,7 @@ class SecondaryStatus(models.TextChoices):
     DOWNLOADING = "Downloading"
     PROCESSING = "Processing"
     TRAINING = "Training"
+    TRANSFORMING = "Transforming"
     UPLOADING = "Uploading"
     COMPLETED = "Completed"
     FAILED = "Failed"
@@ -62,6 +63,7 @@ class JobKind(models.TextChoices):
     PROCESSING = "processing", "Processing job"
     TRAINING = "training", "Training job"
     TUNING = "tuning", "Tuning job"
+    TRANSFORM = "transform", "Batch transform job"
 
 
 class IllegalTransition(Exception):

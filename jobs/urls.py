@@ -1,6 +1,6 @@
 from django.urls import path
 
-from jobs.views import common, compare, processing, training, tuning
+from jobs.views import common, compare, processing, training, transform, tuning
 
 app_name = "jobs"
 urlpatterns = [
@@ -51,6 +51,31 @@ urlpatterns = [
         "projects/<str:project>/jobs/training/<str:name>/outputs/<str:output>/",
         training.training_job_output,
         name="training-output",
+    ),
+    path(
+        "projects/<str:project>/jobs/new/transform/",
+        transform.transform_job_create_view,
+        name="transform-create",
+    ),
+    path(
+        "projects/<str:project>/jobs/transform/<str:name>/",
+        transform.transform_job_detail,
+        name="transform-detail",
+    ),
+    path(
+        "projects/<str:project>/jobs/transform/<str:name>/fragment/",
+        transform.transform_job_fragment,
+        name="transform-fragment",
+    ),
+    path(
+        "projects/<str:project>/jobs/transform/<str:name>/stop/",
+        transform.transform_job_stop,
+        name="transform-stop",
+    ),
+    path(
+        "projects/<str:project>/jobs/transform/<str:name>/outputs/<path:path>",
+        transform.transform_job_output,
+        name="transform-output",
     ),
     path(
         "projects/<str:project>/jobs/new/tuning/",

@@ -18,4 +18,5 @@ urlpatterns = [
     path("projects/<str:project>/audit-events/", api.AuditEventListApi.as_view(), name="api-audit-events"),
     path("projects/<str:project>/", include("jobs.api_urls")),
     path("projects/<str:project>/", include("datasets.api_urls")),
+    path("projects/<str:project>/", include("endpoints.api_urls")),
 ]

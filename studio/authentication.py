@@ -21,6 +21,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         api_key = api_key_authenticate(header[1])
         if api_key is None:
             raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
+        if api_key.invoke_only:
+            raise exceptions.PermissionDenied(f"This API key may only invoke endpoint {api_key.invoke_only}.")
         return api_key.user, api_key
 
     def authenticate_header(self, request: Request) -> str:

@@ -1,5 +1,6 @@
-"""The demo `make run` seeds: an admin, a project, a small dataset, a processing job that profiled it
-and a built-in XGBoost training job that learned from it (with its evaluation)."""
+"""The demo `make run` seeds: an admin, a project, a small dataset, a processing job that profiled it,
+a built-in XGBoost training job that learned from it (with its evaluation), and an endpoint serving
+that model (brought up by the serving supervisor once `make run` starts it)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 
+from endpoints.models import Endpoint, EndpointConfig, Model
+from endpoints.services.configs import endpoint_config_create
+from endpoints.services.endpoints import endpoint_create
+from endpoints.services.models import model_create
 from jobs.models import Job, JobKind, JobStatus
 from jobs.runner import job_execute
 from jobs.services import processing_job_create, training_job_create
@@ -21,6 +26,7 @@ DEMO_PROJECT = "demo"
 DEMO_DATASET_PATH = "datasets/iris-like/train.csv"
 DEMO_JOB = "demo-profile-dataset"
 DEMO_TRAINING_JOB = "demo-xgboost"
+DEMO_ENDPOINT = "demo-xgboost"
 # The built-in algorithms' CSV: no header, label first.
 DEMO_CHANNELS = {
     "train": "datasets/iris-like-sagemaker/train.csv",
@@ -56,6 +62,7 @@ class DemoResult:
     project: Project
     job: Job
     training_job: Job
+    endpoint: Endpoint | None
 
 
 def _demo_rows(rows: int, seed: int = 7) -> list[tuple[list[str], int]]:
@@ -105,6 +112,27 @@ def _demo_training_job(project: Project, user) -> Job:
     return job
 
 
+def _demo_endpoint(project: Project, user, training_job: Job) -> Endpoint | None:
+    """The trained model deployed, every request captured (the supervisor makes it InService)."""
+    endpoint = Endpoint.objects.filter(project=project, name=DEMO_ENDPOINT).first()
+    if endpoint is not None or training_job.status != JobStatus.COMPLETED:
+        return endpoint
+    if not Model.objects.filter(project=project, name=DEMO_ENDPOINT).exists():
+        model_create(project=project, user=user, name=DEMO_ENDPOINT, training_job=training_job.name)
+    if not EndpointConfig.objects.filter(project=project, name=DEMO_ENDPOINT).exists():
+        endpoint_config_create(
+            project=project,
+            user=user,
+            name=DEMO_ENDPOINT,
+            variants=[{"name": "main", "model": DEMO_ENDPOINT, "instance_type": "ml.m5.large"}],
+            data_capture={"sampling_percentage": 100},
+        )
+    endpoint, _ = endpoint_create(
+        project=project, user=user, name=DEMO_ENDPOINT, endpoint_config=DEMO_ENDPOINT
+    )
+    return endpoint
+
+
 def demo_seed() -> DemoResult:
     """Create what is missing; running it again reuses what exists and prints no secrets twice."""
     users = get_user_model().objects
@@ -141,4 +169,11 @@ def demo_seed() -> DemoResult:
             # Run it here, before the worker starts, so the demo has finished jobs to show.
             job_execute(job_id=pending.pk)
             pending.refresh_from_db()
-    return DemoResult(password=password, api_key=api_key, project=project, job=job, training_job=training_job)
+    return DemoResult(
+        password=password,
+        api_key=api_key,
+        project=project,
+        job=job,
+        training_job=training_job,
+        endpoint=_demo_endpoint(project, user, training_job),
+    )

@@ -63,6 +63,8 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # "project/endpoint": the key may only invoke that endpoint, and nothing else.
+    invoke_only = models.CharField(max_length=127, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -18,11 +18,21 @@ def console_script(name: str) -> str:
     return str(Path(sys.executable).with_name(name))
 
 
-def web_command(host: str, port: int, *, workers: int = 2, threads: int = 4) -> list[str]:
+def web_command(host: str, port: int, *, workers: int = 2) -> list[str]:
+    """The web front: Django and the invocation gateway (``studio.asgi``) under uvicorn's workers,
+    which uvicorn restarts if one dies."""
     return [
-        console_script("gunicorn"), "studio.wsgi:application", "--bind", f"{host}:{port}",
-        "--workers", str(workers), "--threads", str(threads), "--access-logfile", "-",
+        console_script("uvicorn"), "studio.asgi:application", "--host", host, "--port", str(port),
+        "--workers", str(workers), "--no-access-log", "--lifespan", "on", "--timeout-graceful-shutdown", "10",
+        # Explicit: uvicorn's asyncio fallback leaves TCP_NODELAY off with --workers, and every
+        # keep-alive answer then waits ~40 ms for the client's delayed ACK.
+        "--loop", "uvloop", "--http", "httptools",
     ]  # fmt: skip
+
+
+def serving_command() -> list[str]:
+    """The serving supervisor: every endpoint's serving processes."""
+    return [sys.executable, str(Path(__file__).resolve().parent.parent / "manage.py"), "serve_models"]
 
 
 def worker_command(*, concurrency: int, loglevel: str = "INFO", extra: tuple[str, ...] = ()) -> list[str]:

@@ -19,14 +19,15 @@ class Role(models.TextChoices):
 class Permission(StrEnum):
     VIEW = "view"  # read every resource of the project
     CREATE = "create"  # create jobs, upload artifacts
-    OPERATE = "operate"  # stop jobs (later: deploy, update endpoints)
+    OPERATE = "operate"  # stop jobs, deploy, update and delete endpoints
+    INVOKE = "invoke"  # call an endpoint's invocations
     DELETE = "delete"  # delete resources
     MANAGE = "manage"  # members, project settings, audit log
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     Role.VIEWER: frozenset({Permission.VIEW}),
-    Role.EDITOR: frozenset({Permission.VIEW, Permission.CREATE, Permission.OPERATE}),
+    Role.EDITOR: frozenset({Permission.VIEW, Permission.CREATE, Permission.OPERATE, Permission.INVOKE}),
     Role.ADMIN: frozenset(Permission),
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from datetime import timedelta
 from typing import BinaryIO
@@ -122,13 +123,20 @@ def _hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def api_key_create(*, user: AbstractBaseUser, name: str) -> tuple[ApiKey, str]:
-    """Create a key and return it with its plain text, which is never stored and never shown again."""
+def api_key_create(*, user: AbstractBaseUser, name: str, invoke_only: str = "") -> tuple[ApiKey, str]:
+    """Create a key and return it with its plain text, which is never stored and never shown again.
+
+    ``invoke_only`` ("project/endpoint") limits the key to invoking that one endpoint.
+    """
     name = name.strip()
     if not name:
         raise ValidationError({"name": "Give the key a name, so you can tell it apart later."})
+    if invoke_only and not re.match(r"^[a-z0-9-]{1,63}/[A-Za-z0-9-]{1,63}$", invoke_only):
+        raise ValidationError({"invoke_only": "Name the endpoint as project/endpoint."})
     key = API_KEY_PREFIX + secrets.token_urlsafe(32)
-    api_key = ApiKey.objects.create(user=user, name=name[:100], prefix=key[:10], key_hash=_hash_key(key))
+    api_key = ApiKey.objects.create(
+        user=user, name=name[:100], prefix=key[:10], key_hash=_hash_key(key), invoke_only=invoke_only
+    )
     audit_record(actor=user, action="create", target_type="api-key", target_name=api_key.name)
     return api_key, key
 

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "frontend",
     "jobs",
     "datasets",
+    "endpoints",
 ]
 
 MIDDLEWARE = [
@@ -240,6 +241,26 @@ STUDIO_ARCHIVE_MAX_BYTES = env_int("STUDIO_ARCHIVE_MAX_BYTES", 20 * 1024**3, min
 STUDIO_ARCHIVE_MAX_MEMBER_BYTES = env_int("STUDIO_ARCHIVE_MAX_MEMBER_BYTES", 5 * 1024**3, minimum=1)
 STUDIO_ARCHIVE_MAX_RATIO = env_float("STUDIO_ARCHIVE_MAX_RATIO", 200.0, minimum=1.0)
 STUDIO_DATASET_CACHE_BYTES = env_int("STUDIO_DATASET_CACHE_BYTES", 10 * 1024**3, minimum=0)
+
+# --- Inference: serving processes, the invocation gateway, data capture ----------------------------
+STUDIO_SERVING_DIR = Path(env_str("STUDIO_SERVING_DIR", str(DATA_DIR / "serving"))).resolve()
+STUDIO_SERVING_POLL_SECONDS = env_float("STUDIO_SERVING_POLL_SECONDS", 0.5, minimum=0.05)
+# How long a replaced serving process keeps answering after traffic moved off it (blue/green).
+STUDIO_SERVING_DRAIN_SECONDS = env_float("STUDIO_SERVING_DRAIN_SECONDS", 5.0, minimum=0.0)
+STUDIO_SERVING_STARTUP_SECONDS = env_float("STUDIO_SERVING_STARTUP_SECONDS", 600.0, minimum=1.0)
+STUDIO_SERVING_HOST_TIMEOUT_SECONDS = env_float("STUDIO_SERVING_HOST_TIMEOUT_SECONDS", 30.0, minimum=1.0)
+STUDIO_SERVING_MAX_INSTANCES = env_int("STUDIO_SERVING_MAX_INSTANCES", 8, minimum=1)
+STUDIO_SERVING_MAX_BATCH = env_int("STUDIO_SERVING_MAX_BATCH", 64, minimum=1)
+# Math-library threads per serving process: instances are the unit of parallelism, and OpenMP's
+# default (every core in every process) collapses under concurrent single-row requests.
+STUDIO_SERVING_THREADS = env_int("STUDIO_SERVING_THREADS", 1, minimum=1)
+# Threads per web process for Django views (the invocation gateway needs none).
+STUDIO_WEB_THREADS = env_int("STUDIO_WEB_THREADS", 8, minimum=1)
+STUDIO_GATEWAY_REFRESH_SECONDS = env_float("STUDIO_GATEWAY_REFRESH_SECONDS", 0.5, minimum=0.05)
+STUDIO_INVOCATION_TIMEOUT_SECONDS = env_float("STUDIO_INVOCATION_TIMEOUT_SECONDS", 60.0, minimum=0.1)
+STUDIO_INVOCATION_MAX_BYTES = env_int("STUDIO_INVOCATION_MAX_BYTES", 6 * 1024 * 1024, minimum=1)
+STUDIO_CAPTURE_FLUSH_SECONDS = env_float("STUDIO_CAPTURE_FLUSH_SECONDS", 2.0, minimum=0.05)
+STUDIO_METRICS_FLUSH_SECONDS = env_float("STUDIO_METRICS_FLUSH_SECONDS", 5.0, minimum=0.05)
 
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-jobs": {"task": "jobs.reap", "schedule": STUDIO_REAPER_INTERVAL_SECONDS},

@@ -7,5 +7,6 @@ urlpatterns = [
     path("api/v1/", include("studio.api_urls")),
     path("", include("jobs.urls")),
     path("", include("datasets.urls")),
+    path("", include("endpoints.urls")),
     path("", include("frontend.urls")),
 ]

@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from studio.roles import Role
 from studio.services import api_key_create, artifact_upload, membership_set, project_create
+from tests.serving_support import serving  # noqa: F401 (a fixture: real serving processes and gateway)
 
 PASSWORD = "correct-horse-battery"
 

@@ -22,7 +22,7 @@ from studio.models import ApiKey, Artifact, AuditEvent, Membership, Project
 from studio.roles import Role
 from studio.services import api_key_create
 
-OUR_APPS = {"studio", "jobs"}
+OUR_APPS = {"studio", "jobs", "endpoints"}
 JOB_SPEC = {
     "script": {"uri": "file:///x.py", "filename": "x.py", "sha256": "0" * 64},
     "inputs": [],
@@ -75,6 +75,48 @@ def populate(project: Project, creator, count: int, prefix: str) -> None:
         JobLogChunk.objects.create(job=job, start=0, end=5, text="hello")
         JobMetric.objects.create(job=job, name="loss", value=0.5, step=0)
         JobEvaluation.objects.create(job=job, problem="regression", channel="test", metrics={"rmse": 0.5})
+    populate_inference(project, creator, count, prefix)
+
+
+def populate_inference(project: Project, creator, count: int, prefix: str) -> None:
+    from django.utils import timezone
+
+    from endpoints.models import (
+        Endpoint,
+        EndpointConfig,
+        EndpointEvent,
+        EndpointMetric,
+        Model,
+        ProductionVariant,
+        ServingHost,
+        ServingInstance,
+    )
+
+    for i in range(count):
+        model = Model.objects.create(
+            project=project,
+            name=f"{prefix}-model-{i}",
+            source="Upload",
+            artifact_uri=f"file:///{prefix}/{i}",
+            artifact_sha256="a" * 64,
+            artifact_size=1,
+            created_by=creator,
+        )
+        config = EndpointConfig.objects.create(
+            project=project, name=f"{prefix}-config-{i}", created_by=creator
+        )
+        ProductionVariant.objects.create(config=config, name="main", model=model, instance_type="ml.m5.large")
+        endpoint = Endpoint.objects.create(project=project, name=f"{prefix}-endpoint-{i}", config=config)
+        EndpointEvent.objects.create(endpoint=endpoint, status=endpoint.status, message="Deploying")
+        ServingInstance.objects.create(endpoint=endpoint, config=config, variant="main", index=0)
+        EndpointMetric.objects.create(
+            endpoint=endpoint,
+            variant="main",
+            minute=timezone.now().replace(second=0, microsecond=0),
+            source=f"{prefix}-{i}",
+            invocations=3,
+        )
+        ServingHost.objects.create(name=f"{prefix}-host-{i}")
 
 
 def our_admins() -> list[tuple[type, admin.ModelAdmin]]:
@@ -90,7 +132,7 @@ def admin_url(model: type, view: str, *args) -> str:
 
 
 def test_every_model_of_ours_has_an_admin():
-    """A new model in studio or jobs gets an admin (and a row in ``populate``)."""
+    """A new model of ours gets an admin (and a row in ``populate``)."""
     from django.apps import apps
 
     ours = {model for label in OUR_APPS for model in apps.get_app_config(label).get_models()}

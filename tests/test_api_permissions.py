@@ -1,4 +1,4 @@
-"""Who may call which API route: every route of studio/api_urls.py and jobs/api_urls.py, for every persona.
+"""Who may call which API route: every route of every api_urls.py, for every persona.
 
 The table below is the contract. ``permission`` is the least a member's role must allow; ``None``
 means any signed-in user (the route is not project-scoped), and ``PUBLIC`` means anyone, signed in
@@ -14,6 +14,7 @@ Expected answers:
 from __future__ import annotations
 
 import io
+import tarfile
 from typing import NamedTuple
 
 import pytest
@@ -88,6 +89,32 @@ ROUTES = [
     Route("GET",    "/api/v1/projects/{project}/training-jobs/{job}/metrics/",  Permission.VIEW,    200),
     Route("GET",    "/api/v1/projects/{project}/training-jobs/{job}/evaluation/",
                                                                                 Permission.VIEW,    200),
+    # batch transform jobs ({job} is also a Pending transform job's name)
+    Route("GET",    "/api/v1/projects/{project}/transform-jobs/",               Permission.VIEW,    200),
+    Route("POST",   "/api/v1/projects/{project}/transform-jobs/",               Permission.CREATE,  201),
+    Route("GET",    "/api/v1/projects/{project}/transform-jobs/{job}/",         Permission.VIEW,    200),
+    Route("POST",   "/api/v1/projects/{project}/transform-jobs/{job}/stop/",    Permission.OPERATE, 202),
+    Route("GET",    "/api/v1/projects/{project}/transform-jobs/{job}/logs/",    Permission.VIEW,    200),
+    Route("GET",    "/api/v1/projects/{project}/transform-jobs/{job}/metrics/", Permission.VIEW,    200),
+    # inference ({job} is also an unused model with a pickle to trust, an unused endpoint config, and an
+    # InService endpoint of another config)
+    Route("GET",    "/api/v1/projects/{project}/models/",                       Permission.VIEW,    200),
+    Route("POST",   "/api/v1/projects/{project}/models/",                       Permission.CREATE,  201),
+    Route("GET",    "/api/v1/projects/{project}/models/{job}/",                 Permission.VIEW,    200),
+    Route("DELETE", "/api/v1/projects/{project}/models/{job}/",                 Permission.DELETE,  204),
+    Route("POST",   "/api/v1/projects/{project}/models/{job}/trust/",           Permission.MANAGE,  200),
+    Route("GET",    "/api/v1/projects/{project}/endpoint-configs/",             Permission.VIEW,    200),
+    Route("POST",   "/api/v1/projects/{project}/endpoint-configs/",             Permission.CREATE,  201),
+    Route("GET",    "/api/v1/projects/{project}/endpoint-configs/{job}/",       Permission.VIEW,    200),
+    Route("DELETE", "/api/v1/projects/{project}/endpoint-configs/{job}/",       Permission.DELETE,  204),
+    Route("GET",    "/api/v1/projects/{project}/endpoints/",                    Permission.VIEW,    200),
+    Route("POST",   "/api/v1/projects/{project}/endpoints/",                    Permission.OPERATE, 201),
+    Route("GET",    "/api/v1/projects/{project}/endpoints/{job}/",              Permission.VIEW,    200),
+    Route("PATCH",  "/api/v1/projects/{project}/endpoints/{job}/",              Permission.OPERATE, 200),
+    Route("PUT",    "/api/v1/projects/{project}/endpoints/{job}/",              Permission.OPERATE, 200),
+    Route("DELETE", "/api/v1/projects/{project}/endpoints/{job}/",              Permission.DELETE,  202),
+    Route("POST",   "/api/v1/projects/{project}/endpoints/{job}/weights/",      Permission.OPERATE, 200),
+    Route("GET",    "/api/v1/projects/{project}/endpoints/{job}/metrics/",      Permission.VIEW,    200),
     # datasets: uploads, datasets, versions ({upload} is receiving, or staged for the commit route)
     Route("GET",    "/api/v1/projects/{project}/uploads/",                      Permission.VIEW,    200),
     Route("POST",   "/api/v1/projects/{project}/uploads/",                      Permission.CREATE,  201),
@@ -161,6 +188,34 @@ BODIES = {
         tuning_request("matrix-tuning"),
         "multipart",
     ),
+    ("POST", "/api/v1/projects/{project}/transform-jobs/"): lambda: (
+        {"name": "matrix-transform", "model": "transform-model", "input_uri": "dataset://existing-data/1"},
+        "json",
+    ),
+    ("POST", "/api/v1/projects/{project}/models/"): lambda: (
+        {"name": "fresh-model", "model_file": inference_archive()},
+        "multipart",
+    ),
+    ("POST", "/api/v1/projects/{project}/endpoint-configs/"): lambda: (
+        {"name": "fresh-config", "variants": [{"name": "main", "model": "serving-model"}]},
+        "json",
+    ),
+    ("POST", "/api/v1/projects/{project}/endpoints/"): lambda: (
+        {"name": "fresh-endpoint", "endpoint_config": "existing-job"},
+        "json",
+    ),
+    ("PATCH", "/api/v1/projects/{project}/endpoints/{job}/"): lambda: (
+        {"endpoint_config": "existing-job"},
+        "json",
+    ),
+    ("PUT", "/api/v1/projects/{project}/endpoints/{job}/"): lambda: (
+        {"endpoint_config": "existing-job"},
+        "json",
+    ),
+    ("POST", "/api/v1/projects/{project}/endpoints/{job}/weights/"): lambda: (
+        {"weights": {"main": 2}},
+        "json",
+    ),
     ("POST", "/api/v1/projects/{project}/uploads/"): lambda: (
         {"filename": "more.csv", "total_size": 8},
         "json",
@@ -197,6 +252,18 @@ BODIES = {
         "multipart",
     ),
 }
+
+
+def inference_archive() -> SimpleUploadedFile:
+    """A model.tar.gz with inference code and no pickle."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        code = b"def model_fn(model_dir):\n    return None\n"
+        info = tarfile.TarInfo("code/inference.py")
+        info.size = len(code)
+        archive.addfile(info, io.BytesIO(code))
+    return SimpleUploadedFile("model.tar.gz", buffer.getvalue())
+
 
 TUNING_SCRIPT = b"print('objective=1')\n"
 TUNING_CONFIG = {
@@ -282,6 +349,24 @@ def test_the_table_covers_every_api_route():
     assert routed == table
 
 
+def transform_world(project, user, name: str) -> None:
+    """A model without pickles, and a Pending transform job ``name`` running it over the world's dataset."""
+    from endpoints.models import Model
+    from jobs.services.transform import transform_job_create
+
+    Model.objects.create(
+        project=project,
+        name="transform-model",
+        source="Upload",
+        artifact_uri="file:///nowhere/model.tar.gz",
+        artifact_sha256="0" * 64,
+        artifact_size=1,
+    )
+    transform_job_create(
+        project=project, user=user, name=name, model="transform-model", input_uri="dataset://existing-data/1"
+    )
+
+
 @pytest.fixture
 def world(request, personas, project, admin_user):
     """The project with a Pending job, a plain member to change, a stranger to add, a dataset with a
@@ -339,6 +424,8 @@ def world(request, personas, project, admin_user):
         objective_type="Minimize",
         **TUNING_CONFIG,
     )
+    inference_world(project, job.name)
+    transform_world(project, admin_user, job.name)
     # The upload's state suits the route: empty for a chunk (PUT), staged for the commit, else received.
     callspec = getattr(request.node, "callspec", None)
     route = callspec.params.get("route") if callspec else None
@@ -360,6 +447,30 @@ def world(request, personas, project, admin_user):
         "recipe": recipe,
         **personas,
     }
+
+
+def inference_world(project, name: str) -> None:
+    """A model ``name`` with a pickle to trust and used by nothing; a config ``name`` used by nothing;
+    an InService endpoint ``name`` of another config, on a model without pickles."""
+    from endpoints.models import Endpoint, EndpointConfig, Model, ProductionVariant
+
+    artifact = {
+        "artifact_uri": "file:///nowhere/model.tar.gz",
+        "artifact_sha256": "0" * 64,
+        "artifact_size": 1,
+    }
+    Model.objects.create(
+        project=project, name=name, source="Upload", pickle_files=["model.joblib"], **artifact
+    )
+    serving_model = Model.objects.create(project=project, name="serving-model", source="Upload", **artifact)
+    for config_name in (name, "serving-config"):
+        config = EndpointConfig.objects.create(project=project, name=config_name)
+        ProductionVariant.objects.create(
+            config=config, name="main", model=serving_model, instance_type="ml.m5.large"
+        )
+    Endpoint.objects.create(
+        project=project, name=name, config=config, status="InService", weights={"main": 1.0}
+    )
 
 
 @pytest.mark.parametrize("persona", PERSONAS)

@@ -144,7 +144,7 @@ def test_compose_has_the_full_stack(services, studio_env):
 
 def test_studio_services_set_only_variables_the_settings_read(studio_services):
     known = settings_env_names() | BOTO3_NAMES
-    assert {"web", "worker", "beat"} <= set(studio_services)
+    assert {"web", "worker", "beat", "serving"} <= set(studio_services)
     for name, service in studio_services.items():
         env = environment(service)
         assert set(env) <= known, f"{name} sets {sorted(set(env) - known)}, which nothing reads"
@@ -198,15 +198,24 @@ def test_migrations_run_before_studio_starts(services):
         assert waits_for, f"{name} may start before the migrations ran"
 
 
-def test_web_runs_gunicorn_on_the_published_port(services):
+def test_web_runs_uvicorn_with_the_gateway_on_the_published_port(services):
     argv = command_of(services["web"])
-    assert argv[0] == "gunicorn"
-    assert "studio.wsgi:application" in argv
-    bind = argv[argv.index("--bind") + 1]
-    assert bind.startswith("0.0.0.0:")
-    port = bind.rsplit(":", 1)[1]
+    assert argv[0] == "uvicorn"
+    assert "studio.asgi:application" in argv
+    assert argv[argv.index("--host") + 1] == "0.0.0.0"  # noqa: S104 (inside its container)
+    port = argv[argv.index("--port") + 1]
     published = [str(port_spec).rsplit(":", 1)[-1] for port_spec in services["web"]["ports"]]
     assert port in published
+
+
+def test_one_serving_supervisor_shares_the_data_volume_with_web(services):
+    """The gateway in web reaches the serving processes through sockets under the data directory."""
+    argv = command_of(services["serving"])
+    assert argv[-2:] == ["manage.py", "serve_models"]
+    assert services["serving"].get("deploy", {}).get("replicas", 1) == 1
+    assert services["serving"]["volumes"] == services["web"]["volumes"]
+    rules = services["serving"]["depends_on"]
+    assert rules["migrate"]["condition"] == "service_completed_successfully"
 
 
 def test_urls_name_the_services_that_serve_them(services, studio_env):
@@ -277,7 +286,7 @@ def test_the_data_directory_is_a_volume_shared_by_web_and_worker(compose, servic
     assert volume_at(services["web"]) in compose["volumes"]
 
 
-def test_dockerfile_runs_gunicorn_as_a_non_root_user():
+def test_dockerfile_runs_uvicorn_as_a_non_root_user():
     instructions = dockerfile_instructions()
     froms = [rest for keyword, rest in instructions if keyword == "FROM"]
     assert froms[-1].split()[0] == "python:3.11-slim"
@@ -287,9 +296,9 @@ def test_dockerfile_runs_gunicorn_as_a_non_root_user():
     assert users, "the image runs as root"
     assert users[-1].split(":")[0] not in {"root", "0"}
     argv = dockerfile_cmd()
-    assert argv[0] == "gunicorn"
-    assert "studio.wsgi:application" in argv
-    assert "0.0.0.0:8000" in argv
+    assert argv[0] == "uvicorn"
+    assert "studio.asgi:application" in argv
+    assert argv[argv.index("--port") + 1] == "8000"
     assert ("EXPOSE", "8000") in instructions
 
 

@@ -184,11 +184,12 @@ def test_a_viewer_sees_no_write_controls(project, job, viewer_user):
 def test_the_layout_has_the_navigation_switcher_and_user_menu(project, admin_user):
     response = client_for(admin_user).get(reverse("frontend:project-dashboard", args=["vision"]))
     html = response.content.decode()
-    for item in ("Labeling", "Models &amp; Endpoints", "Monitoring"):
+    for item in ("Labeling", "Monitoring"):
         assert re.search(
             rf'<span class="disabled" aria-disabled="true" title="Not available yet">{item}</span>', html
         )
     assert f'href="{reverse("jobs:list", args=["vision"])}"' in html
+    assert f'href="{reverse("endpoints:endpoint-list", args=["vision"])}"' in html
     assert f'href="{reverse("frontend:data", args=["vision"])}"' in html
     assert '<option value="vision" selected>vision</option>' in html
     assert f'action="{reverse("logout")}"' in html
@@ -523,8 +524,9 @@ def test_the_dashboard_runs_a_fixed_number_of_queries(
     client = client_for(admin_user)
     client.get(reverse("frontend:project-dashboard", args=["vision"]))
     # session, user, project, role, the switcher's projects, the 10 recent jobs with creator and
-    # project joined, status counts (one GROUP BY) and members with users joined = 8.
-    with django_assert_max_num_queries(8):
+    # project joined, status counts (one GROUP BY), members with users joined and the recent
+    # endpoints = 9.
+    with django_assert_max_num_queries(9):
         response = client.get(reverse("frontend:project-dashboard", args=["vision"]))
     assert len(response.context["recent_jobs"]) == 10
     assert sum(count for _, count in response.context["status_counts"]) == 200

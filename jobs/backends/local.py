@@ -27,7 +27,7 @@ from django.utils import timezone
 from jobs.backends import training_layout as layout
 from jobs.backends.base import BackendError, ComputeBackend, RunState
 from jobs.models import Job, JobKind, JobStatus, SecondaryStatus
-from studio.artifacts import ArtifactError, download_prefix, upload_directory
+from studio.artifacts import ArtifactError, download_prefix, join_uri, store_for, upload_directory
 from studio.instance_types import instance_type_get
 
 # What a job's process inherits from the worker; nothing else (no database URL, no secret key).
@@ -47,6 +47,8 @@ PR_SET_PDEATHSIG = 1
 SAGEMAKER_ROOT = "/opt/ml/"
 # After the process exits, how long to wait for output still held by its children.
 DRAIN_SECONDS = 2.0
+# A transform job's outputs listed on the job (its page, the API); all of them are in the store.
+TRANSFORM_LISTED_OUTPUTS = 1000
 
 
 @cache
@@ -128,6 +130,7 @@ class LocalRun:
     exited_at: float | None = None
     kill_at: float | None = None
     checkpoints: layout.CheckpointSync | None = None
+    outputs_kept: bool = False
 
 
 class LocalBackend(ComputeBackend):
@@ -142,6 +145,8 @@ class LocalBackend(ComputeBackend):
         try:
             if job.kind == JobKind.TRAINING:
                 command, cwd, program = self._prepare_training(run, limits, env, recorder)
+            elif job.kind == JobKind.TRANSFORM:
+                command, cwd, program = self._prepare_transform(run, limits, env, recorder)
             else:
                 command, cwd, program = self._prepare_processing(run, env, recorder)
         except BaseException:
@@ -257,6 +262,80 @@ class LocalBackend(ComputeBackend):
         )
         return command, cwd, program
 
+    def _prepare_transform(
+        self, run: LocalRun, limits: ResourceLimits, env: dict, recorder
+    ) -> tuple[list[str], Path, str]:
+        """SageMaker's batch transform: the model's folder, the input files, and the runtime's config
+        (endpoints.inference.transform runs it, in worker processes of its own)."""
+        # endpoints builds on jobs: imported here, not at the top.
+        from endpoints.models import Model
+        from endpoints.services.model_files import ModelFilesError, prepare_model_dir
+
+        workdir, spec = run.workdir, run.job.spec
+        for sub in ("input", "output/data", "config", "tmp"):
+            (workdir / sub).mkdir(parents=True, exist_ok=True)
+        recorder.set_secondary(SecondaryStatus.DOWNLOADING, "Downloading the model and the input data")
+        model = spec["model"]
+        fields = ("artifact_uri", "artifact_sha256", "code", "environment")
+        try:
+            model_dir = prepare_model_dir(Model(name=model["name"], **{key: model[key] for key in fields}))
+        except ModelFilesError as exc:
+            raise BackendError(f"Model {model['name']}: {exc}") from exc
+        source = spec["input"]["source_uri"]
+        try:
+            objects = download_prefix(source, workdir / "input")
+        except ArtifactError as exc:
+            raise BackendError(f"Input: {exc}") from exc
+        recorder.system(
+            f"Model {model['name']} (SHA-256 {model['artifact_sha256'][:12]}); input: {len(objects)} "
+            f"file(s), {sum(item.size for item in objects)} bytes from {source}"
+        )
+        payload_mb = spec["max_payload_mb"]
+        # Unset: as many workers as the instance has CPUs, as SageMaker's containers answer.
+        workers = spec["max_concurrent_transforms"] or max(1, min(len(limits.cpus), 100 // payload_mb))
+        config_path = workdir / "config/transform.json"
+        config_path.write_text(
+            json.dumps(
+                {
+                    "input_dir": str(workdir / "input"),
+                    "output_dir": str(workdir / "output/data"),
+                    "scratch_dir": str(workdir / "tmp/transform"),
+                    "report_file": str(workdir / "output/transform-report.json"),
+                    "failure_file": str(workdir / "output/failure"),
+                    "model_dir": str(model_dir),
+                    **{key: spec["input"][key] for key in ("content_type", "split_type", "compression")},
+                    "batch_strategy": spec["batch_strategy"],
+                    "max_payload_bytes": payload_mb * 1024 * 1024,
+                    "max_concurrent_transforms": workers,
+                    "accept": spec["output"]["accept"],
+                    "assemble_with": spec["output"]["assemble_with"],
+                    **spec["data_processing"],
+                    # CUDA cannot be forked: GPU workers load the model each.
+                    "share_model": not limits.gpus,
+                },
+                indent=2,
+            )
+        )
+        env.update(model["environment"])
+        env.update(spec.get("environment", {}))
+        env.update(
+            {
+                "PYTHONPATH": str(settings.BASE_DIR),
+                "SAGEMAKER_BATCH": "true",
+                "SAGEMAKER_MAX_PAYLOAD_IN_MB": str(payload_mb),
+                "SAGEMAKER_BATCH_STRATEGY": spec["batch_strategy"].upper().replace("RECORD", "_RECORD"),
+                "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": str(workers),
+            }
+        )
+        recorder.set_secondary(
+            SecondaryStatus.TRANSFORMING, f"Transforming the input with {workers} worker(s)"
+        )
+        return (
+            [sys.executable, "-u", "-m", "endpoints.inference.transform", "--config", str(config_path)],
+            workdir,
+            "batch transform",
+        )
+
     @staticmethod
     def _local_path(argument: str, workdir: Path) -> str:
         if argument.startswith(SAGEMAKER_ROOT):
@@ -341,6 +420,8 @@ class LocalBackend(ComputeBackend):
         if exit_code is not None and (eof or now - run.exited_at >= DRAIN_SECONDS):
             state.exit_code = exit_code
             state.failure_reason = self._failure_file(run)
+            if exit_code and run.job.kind == JobKind.TRANSFORM and not run.outputs_kept:
+                state.log_text += self._keep_transform_outputs(run)
         return state
 
     @staticmethod
@@ -364,6 +445,9 @@ class LocalBackend(ComputeBackend):
     def collect(self, handle: LocalRun, recorder) -> list[dict]:
         if handle.job.kind == JobKind.TRAINING:
             return self._collect_training(handle, recorder)
+        if handle.job.kind == JobKind.TRANSFORM:
+            recorder.set_secondary(SecondaryStatus.UPLOADING, "Uploading the transformed data")
+            return self._upload_transform(handle, recorder.system)
         return self._collect_processing(handle, recorder)
 
     def _collect_training(self, handle: LocalRun, recorder) -> list[dict]:
@@ -417,6 +501,63 @@ class LocalBackend(ComputeBackend):
             )
             recorder.system(f"Output '{item['name']}': {len(stored)} file(s) to {item['destination_uri']}")
         return produced
+
+    def _upload_transform(self, handle: LocalRun, report) -> list[dict]:
+        """Each input file's ``.out`` (or ``.errors.jsonl``) from the runtime's report, to the output URI."""
+        from studio.services import artifact_record  # studio.services imports nothing of jobs
+
+        job, workdir = handle.job, handle.workdir
+        handle.outputs_kept = True
+        summary = json.loads((workdir / "output/transform-report.json").read_text())
+        destination = job.spec["output"]["uri"]
+        produced, files, size = [], 0, 0
+        for item in summary["files"]:
+            for kind in ("output", "errors"):
+                if not item[kind]:
+                    continue
+                uri = join_uri(destination, item[kind])
+                try:
+                    stored = store_for(uri).put_file(uri, workdir / "output/data" / item[kind])
+                except (ArtifactError, OSError) as exc:
+                    raise BackendError(f"Uploading {item[kind]}: {exc}") from exc
+                artifact_record(project=job.project, stored=stored, origin=f"transform-job/{job.name}")
+                files, size = files + 1, size + stored.size
+                if len(produced) < TRANSFORM_LISTED_OUTPUTS:
+                    produced.append(
+                        {
+                            "name": item[kind],
+                            "kind": kind,
+                            "uri": stored.uri,
+                            "sha256": stored.sha256,
+                            "bytes": stored.size,
+                            "input": item["input"],
+                            "records": item["records"],
+                            **(
+                                {"failed": item["failed"], "failures": item["failures"]}
+                                if kind == "errors"
+                                else {}
+                            ),
+                        }
+                    )
+        report(
+            f"{files} file(s), {size} bytes to {destination} "
+            f"({summary['records']} records, {summary['failed']} failed)"
+        )
+        return produced
+
+    def _keep_transform_outputs(self, handle: LocalRun) -> str:
+        """A transform job that failed keeps the files that succeeded whole, as on SageMaker, and the
+        lists of failed records; returns the log lines saying so."""
+        if not (handle.workdir / "output/transform-report.json").is_file():
+            return ""  # stopped or failed before it finished reading: nothing is complete
+        lines: list[str] = []
+        try:
+            outputs = self._upload_transform(handle, lambda message: lines.append(f"[studio] {message}\n"))
+        except BackendError as exc:
+            return f"[studio] {exc}\n"
+        handle.job.outputs = outputs
+        Job.objects.filter(pk=handle.job.pk).update(outputs=outputs)
+        return "".join(lines)
 
     def cleanup(self, handle: LocalRun) -> None:
         if handle.process is not None and handle.process.poll() is None:

@@ -240,17 +240,13 @@ def fetch_code(code: dict, workdir: Path) -> Path:
 
 def _extract_source(archive: Path, target: Path) -> None:
     # The datasets app's extractor refuses absolute paths, '..', links and archive bombs.
-    from datasets.formats import ArchiveLimits, FormatError, iter_archive, list_archive
+    from datasets.formats import ArchiveLimits, FormatError, extract_archive
 
     kind = "zip" if archive.name.endswith(".zip") else "tar"
-    limits = ArchiveLimits(max_total_bytes=settings.STUDIO_ARCHIVE_MAX_BYTES)
     try:
-        list_archive(archive, kind, limits)
-        for member, stream in iter_archive(archive, kind, limits):
-            path = target / member.name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "wb") as handle:
-                shutil.copyfileobj(stream, handle)
+        extract_archive(
+            archive, kind, target, ArchiveLimits(max_total_bytes=settings.STUDIO_ARCHIVE_MAX_BYTES)
+        )
     except (FormatError, tarfile.TarError, OSError) as exc:
         raise BackendError(f"ClientError: the source archive could not be unpacked: {exc}") from exc
 

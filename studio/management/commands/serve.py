@@ -1,4 +1,5 @@
-"""Runs the web server, a Celery worker and Celery beat together, and stops them together."""
+"""Runs the web server, a Celery worker, Celery beat and the serving supervisor together, and stops
+them together."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from studio.env import env_int
-from studio.processes import beat_command, web_command, worker_command
+from studio.processes import beat_command, serving_command, web_command, worker_command
 
 
 class Command(BaseCommand):
-    help = "Run Studio: web server, Celery worker and Celery beat. Ctrl-C stops all of them."
+    help = "Run Studio: web server, Celery worker, Celery beat, serving supervisor. Ctrl-C stops all of them."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
@@ -32,6 +33,7 @@ class Command(BaseCommand):
             "web": web_command(host, port),
             "worker": worker_command(concurrency=concurrency),
             "beat": beat_command(schedule_file=settings.CELERY_BEAT_SCHEDULE_FILENAME),
+            "serving": serving_command(),
         }
         processes = {name: subprocess.Popen(argv) for name, argv in commands.items()}
         self.stdout.write(self.style.SUCCESS(f"Studio is running at http://{host}:{port}/ (Ctrl-C stops it)"))

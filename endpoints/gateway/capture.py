@@ -1,0 +1,155 @@
+"""Data capture in SageMaker's JSON-lines format, written off the request path.
+
+A request appends a small tuple to a list; a thread turns them into lines and writes one object per
+endpoint, variant and hour every ``STUDIO_CAPTURE_FLUSH_SECONDS``, under
+``<destination>/<endpoint>/<variant>/yyyy/mm/dd/hh/<MM>-<SS>-<mmm>-<uuid>.jsonl``. A failed write is
+logged and retried with the next batch; it never fails a request.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db import connections
+
+from endpoints.inference import codecs
+from studio.artifacts import join_uri, store_for
+
+logger = logging.getLogger(__name__)
+MAX_BUFFERED = 100_000  # beyond this (the store is down), the oldest records are dropped
+
+
+@dataclass(frozen=True)
+class CaptureRecord:
+    destination: str
+    endpoint: str
+    variant: str
+    capture: dict
+    request_body: bytes
+    request_type: str
+    response_body: bytes
+    response_type: str
+    event_id: str
+    inference_id: str
+    at: float
+
+
+def _encoding(content_type: str, capture: dict) -> str:
+    kind = codecs.media_type(content_type)
+    if kind in capture.get("csv_content_types", ()):
+        return "CSV"
+    if kind in capture.get("json_content_types", ()):
+        return "JSON"
+    return "BASE64"
+
+
+def _data(body: bytes, encoding: str) -> str:
+    if encoding != "BASE64":
+        try:
+            return body.decode()
+        except UnicodeDecodeError:
+            pass
+    return base64.b64encode(body).decode()
+
+
+def capture_line(record: CaptureRecord) -> dict:
+    """One line of SageMaker's capture format."""
+    data = {}
+    if record.capture.get("capture_input", True):
+        encoding = _encoding(record.request_type, record.capture)
+        data["endpointInput"] = {
+            "observedContentType": record.request_type,
+            "mode": "INPUT",
+            "data": _data(record.request_body, encoding),
+            "encoding": encoding,
+        }
+    if record.capture.get("capture_output", True):
+        encoding = _encoding(record.response_type, record.capture)
+        data["endpointOutput"] = {
+            "observedContentType": record.response_type,
+            "mode": "OUTPUT",
+            "data": _data(record.response_body, encoding),
+            "encoding": encoding,
+        }
+    metadata = {
+        "eventId": record.event_id,
+        "inferenceTime": datetime.fromtimestamp(record.at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    if record.inference_id:
+        metadata["inferenceId"] = record.inference_id
+    return {"captureData": data, "eventMetadata": metadata, "eventVersion": "0"}
+
+
+def capture_uri(destination: str, endpoint: str, variant: str, at: float) -> str:
+    moment = datetime.fromtimestamp(at, tz=UTC)
+    name = f"{moment:%M-%S}-{moment.microsecond // 1000:03d}-{uuid.uuid4()}.jsonl"
+    return join_uri(destination, endpoint, variant, f"{moment:%Y/%m/%d/%H}", name)
+
+
+class CaptureWriter:
+    def __init__(self, interval: float | None = None) -> None:
+        self.interval = settings.STUDIO_CAPTURE_FLUSH_SECONDS if interval is None else interval
+        self.pending: list[CaptureRecord] = []
+        self._lock = threading.Lock()
+        self._started = False
+        self._thread: threading.Thread | None = None
+        self.stopping = threading.Event()
+
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            self._thread = threading.Thread(target=self._loop, name="gateway-capture", daemon=True)
+            self._thread.start()
+
+    def add(self, record: CaptureRecord) -> None:
+        with self._lock:
+            self.pending.append(record)
+
+    def flush(self) -> None:
+        with self._lock:
+            batch, self.pending = self.pending, []
+        if not batch:
+            return
+        groups: dict[tuple[str, str, str, int], list[CaptureRecord]] = {}
+        for record in batch:
+            groups.setdefault(
+                (record.destination, record.endpoint, record.variant, int(record.at // 3600)), []
+            ).append(record)
+        failed: list[CaptureRecord] = []
+        for (destination, endpoint, variant, _), records in groups.items():
+            lines = "".join(
+                json.dumps(capture_line(record), separators=(",", ":")) + "\n" for record in records
+            )
+            uri = capture_uri(destination, endpoint, variant, records[0].at)
+            try:
+                store_for(uri).put(uri, io.BytesIO(lines.encode()))
+            except Exception:
+                logger.exception(
+                    "could not write captured data; keeping it for the next flush", extra={"uri": uri}
+                )
+                failed.extend(records)
+        if failed:
+            with self._lock:
+                self.pending[:0] = failed[-MAX_BUFFERED:]
+
+    def _loop(self) -> None:
+        while not self.stopping.wait(self.interval):
+            self.flush()
+        self.flush()
+        connections.close_all()
+
+    def stop(self) -> None:
+        """Write what is left and end the thread."""
+        self.stopping.set()
+        if self._thread is None:
+            self.flush()
+        else:
+            self._thread.join(10)

@@ -1,0 +1,1 @@
+"""Inference pages: models, the deploy form, endpoints with their live status, metrics and test console."""

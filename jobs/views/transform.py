@@ -1,0 +1,97 @@
+"""Batch transform job pages: the launch form, the live detail page (with its outputs and the records
+that failed), its fragment and stop button, and the download of an output file."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from endpoints.models import Model
+from frontend.views import form_data
+from jobs import services
+from jobs.forms.transform import TransformJobForm
+from jobs.models import Job, JobKind
+from jobs.services.transform import transform_job_create
+from jobs.views.common import ARTIFACT_HINTS, job_for, job_launch, job_stop_view, live_context, log_context
+from jobs.views.training import _dataset_version_choices
+from studio.artifacts import ArtifactError, project_prefix, store_for, uri_is_under
+from studio.models import Project
+from studio.roles import Permission
+from studio.selectors import artifacts_of, project_get_for
+
+MODEL_CHOICES = 500
+
+
+def _model_choices(project: Project) -> list[tuple[str, str]]:
+    """The project's models, newest first; one whose pickles nobody trusted yet says so."""
+    rows = Model.objects.filter(project=project).values_list("name", "pickle_files", "trusted_at")
+    return [
+        (name, f"{name} (an admin must trust its pickles)" if pickles and trusted_at is None else name)
+        for name, pickles, trusted_at in rows[:MODEL_CHOICES]
+    ]
+
+
+@login_required
+def transform_job_create_view(request: HttpRequest, project: str) -> HttpResponse:
+    project_obj = project_get_for(request.user, project, Permission.CREATE)
+    initial = {"model": request.GET.get("model", "")}
+    form = TransformJobForm(*form_data(request), initial=initial, models=_model_choices(project_obj))
+    created = job_launch(request, form, create=transform_job_create, project=project_obj)
+    if created is not None:
+        return created
+    context = {
+        "project": project_obj,
+        "form": form,
+        "input_uris": [
+            *(value for value, _ in _dataset_version_choices(project_obj)),
+            *artifacts_of(project_obj).values_list("uri", flat=True)[:ARTIFACT_HINTS],
+        ],
+        "nav_section": "jobs",
+    }
+    return render(request, "jobs/transform_job_form.html", context)
+
+
+def _transform_live_context(project: Project, job: Job) -> dict:
+    """The header, facts, timeline, output files and failed records: the page and its fragment share them."""
+    files, failed = [], []
+    for item in job.outputs:
+        link = reverse("jobs:transform-output", args=[project.name, job.name, item["name"]])
+        (failed if item.get("kind") == "errors" else files).append({**item, "download": link})
+    return {**live_context(project, job), "output_files": files, "failed_files": failed}
+
+
+@login_required
+def transform_job_detail(request: HttpRequest, project: str, name: str) -> HttpResponse:
+    project_obj, job = job_for(request, project, JobKind.TRANSFORM, name)
+    context = {**_transform_live_context(project_obj, job), **log_context(job), "nav_section": "jobs"}
+    return render(request, "jobs/transform_job_detail.html", context)
+
+
+@login_required
+def transform_job_fragment(request: HttpRequest, project: str, name: str) -> HttpResponse:
+    """The live part of the detail page, polled while the job runs."""
+    project_obj, job = job_for(request, project, JobKind.TRANSFORM, name)
+    return render(request, "jobs/_transform_job_live.html", _transform_live_context(project_obj, job))
+
+
+@login_required
+@require_POST
+def transform_job_stop(request: HttpRequest, project: str, name: str) -> HttpResponse:
+    return job_stop_view(request, project, name, kind=JobKind.TRANSFORM, stop=services.job_stop)
+
+
+@login_required
+def transform_job_output(request: HttpRequest, project: str, name: str, path: str) -> FileResponse:
+    """Download one of the job's files (``<input>.out`` or ``<input>.errors.jsonl``) from the store."""
+    project_obj, job = job_for(request, project, JobKind.TRANSFORM, name)
+    item = next((item for item in job.outputs if item.get("name") == path), None)
+    if item is None or not uri_is_under(item["uri"], project_prefix(project_obj.name)):
+        raise Http404(f"Transform job {name!r} has no output {path!r}.")
+    try:
+        stream = store_for(item["uri"]).open(item["uri"])
+    except (ArtifactError, OSError) as exc:
+        raise Http404(f"The output {path!r} is no longer in the store.") from exc
+    return FileResponse(stream, as_attachment=True, filename=path.rsplit("/", 1)[-1])
