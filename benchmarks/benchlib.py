@@ -4,8 +4,9 @@ Not a benchmark. ``job_dispatch.py`` and ``upload.py`` import it (``from benchli
 run as ``python benchmarks/<name>.py``, this folder is on ``sys.path``.
 
 A :class:`StudioServer` migrates and seeds a fresh Studio (user ``bench``, project ``bench``, an
-API key), starts its web server (gunicorn) and, when asked, one Celery worker, with the command
-lines ``manage.py serve`` uses, each in its own process group, and stops them all.
+API key), starts its web server and, when asked, one Celery worker and the serving supervisor
+(``manage.py serve_models``), with the command lines ``manage.py serve`` uses, each in its own
+process group, and stops them all.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 sys.path.insert(0, str(ROOT))  # run as a script from a checkout, installed or not
 
-from studio.processes import web_command, worker_command  # noqa: E402
+from studio.processes import serving_command, web_command, worker_command  # noqa: E402
 
 START_TIMEOUT_SECONDS = 60
 COMMAND_TIMEOUT_SECONDS = 180
@@ -81,7 +82,8 @@ class StudioServer:
 
     ``log_dir`` holds one ``<process>.log`` per process started; ``label``, when set, prefixes
     every error message as ``[label]``; ``worker`` also starts a Celery worker (and ``start()``
-    waits for its ``ready.``).
+    waits for its ``ready.``); ``serving`` also starts the serving supervisor (endpoints' model
+    processes); ``web_workers`` is the web server's worker processes.
     """
 
     env: dict[str, str]
@@ -89,6 +91,8 @@ class StudioServer:
     label: str = ""
     worker: bool = False
     worker_concurrency: int = 2
+    serving: bool = False
+    web_workers: int = 2
     key_name: str = "benchmark"
     request_timeout: float = 60.0
     port: int = 0
@@ -159,12 +163,14 @@ class StudioServer:
         return False
 
     def start(self) -> None:
-        """The commands ``manage.py serve`` runs (web and, if asked, worker; never beat); returns
-        once web answers /healthz and the worker, if any, has logged ``ready.``."""
+        """The commands ``manage.py serve`` runs (web and, if asked, worker and serving supervisor;
+        never beat); returns once web answers /healthz and the worker, if any, has logged ``ready.``."""
         self.port = free_port()
-        self._start("web", web_command("127.0.0.1", self.port))
+        self._start("web", web_command("127.0.0.1", self.port, workers=self.web_workers))
         if self.worker:
             self._start("worker", worker_command(concurrency=self.worker_concurrency))
+        if self.serving:
+            self._start("serving", serving_command())
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         healthy, ready = False, not self.worker
         while time.monotonic() < deadline and not (healthy and ready):
