@@ -5,6 +5,7 @@ Django runs as the WSGI app it is, on a2wsgi's thread pool, so views keep the th
 model they were written for.
 """
 
+import asyncio
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings")
@@ -32,5 +33,7 @@ async def application(scope, receive, send) -> None:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                # Captured data and metrics still buffered are written before the process goes.
+                await asyncio.to_thread(gateway.stop)
                 await send({"type": "lifespan.shutdown.complete"})
                 return

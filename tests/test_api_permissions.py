@@ -112,7 +112,7 @@ ROUTES = [
     Route("GET",    "/api/v1/projects/{project}/endpoints/{job}/",              Permission.VIEW,    200),
     Route("PATCH",  "/api/v1/projects/{project}/endpoints/{job}/",              Permission.OPERATE, 200),
     Route("PUT",    "/api/v1/projects/{project}/endpoints/{job}/",              Permission.OPERATE, 200),
-    Route("DELETE", "/api/v1/projects/{project}/endpoints/{job}/",              Permission.DELETE,  202),
+    Route("DELETE", "/api/v1/projects/{project}/endpoints/{job}/",              Permission.OPERATE, 202),
     Route("POST",   "/api/v1/projects/{project}/endpoints/{job}/weights/",      Permission.OPERATE, 200),
     Route("GET",    "/api/v1/projects/{project}/endpoints/{job}/metrics/",      Permission.VIEW,    200),
     # datasets: uploads, datasets, versions ({upload} is receiving, or staged for the commit route)

@@ -88,11 +88,11 @@ class EndpointListApi(ProjectScopedView):
 
 
 class EndpointDetailApi(ProjectScopedView):
-    """GET describes; PUT/PATCH with ``endpoint_config`` updates blue/green; DELETE deletes."""
+    """GET describes; PUT/PATCH with ``endpoint_config`` updates blue/green; DELETE deletes (all three
+    are operating the endpoint, as on its page)."""
 
     serializer_class = EndpointDetailSerializer
     default_write_permission = Permission.OPERATE
-    permissions_by_method = DELETE_PERMISSIONS
 
     def get(self, request: Request, project: str, name: str) -> Response:
         return Response(

@@ -30,6 +30,7 @@ INVOCATIONS = re.compile(
 )
 MAX_INFERENCE_ID = 64
 MAX_CUSTOM_ATTRIBUTES = 1024
+MAX_TYPE_HEADER = 1024
 NOT_SENT = (ConnectionRefusedError, FileNotFoundError)
 
 Scope = dict
@@ -202,6 +203,9 @@ class Gateway:
             return route, None, Outcome.error(400, "ValidationError", message)
         if len(invocation.inference_id) > MAX_INFERENCE_ID:
             return route, None, Outcome.error(400, "ValidationError", "InferenceId is at most 64 characters.")
+        if max(len(invocation.content_type), len(invocation.accept)) > MAX_TYPE_HEADER:
+            message = "Content-Type and Accept are at most 1024 characters."
+            return route, None, Outcome.error(400, "ValidationError", message)
         if len(invocation.custom_attributes) > MAX_CUSTOM_ATTRIBUTES:
             return (
                 route,

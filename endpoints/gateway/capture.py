@@ -24,7 +24,8 @@ from endpoints.inference import codecs
 from studio.artifacts import join_uri, store_for
 
 logger = logging.getLogger(__name__)
-MAX_BUFFERED = 100_000  # beyond this (the store is down), the oldest records are dropped
+# While the store is down, at most this much waits in memory; beyond it the oldest records are dropped.
+MAX_BUFFERED_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -51,34 +52,28 @@ def _encoding(content_type: str, capture: dict) -> str:
     return "BASE64"
 
 
-def _data(body: bytes, encoding: str) -> str:
+def _data(body: bytes, encoding: str) -> tuple[str, str]:
+    """(data, encoding): text as it is, else base64, labelled as what it finally is."""
     if encoding != "BASE64":
         try:
-            return body.decode()
+            return body.decode(), encoding
         except UnicodeDecodeError:
             pass
-    return base64.b64encode(body).decode()
+    return base64.b64encode(body).decode(), "BASE64"
+
+
+def _part(body: bytes, content_type: str, mode: str, capture: dict) -> dict:
+    data, encoding = _data(body, _encoding(content_type, capture))
+    return {"observedContentType": content_type, "mode": mode, "data": data, "encoding": encoding}
 
 
 def capture_line(record: CaptureRecord) -> dict:
     """One line of SageMaker's capture format."""
     data = {}
     if record.capture.get("capture_input", True):
-        encoding = _encoding(record.request_type, record.capture)
-        data["endpointInput"] = {
-            "observedContentType": record.request_type,
-            "mode": "INPUT",
-            "data": _data(record.request_body, encoding),
-            "encoding": encoding,
-        }
+        data["endpointInput"] = _part(record.request_body, record.request_type, "INPUT", record.capture)
     if record.capture.get("capture_output", True):
-        encoding = _encoding(record.response_type, record.capture)
-        data["endpointOutput"] = {
-            "observedContentType": record.response_type,
-            "mode": "OUTPUT",
-            "data": _data(record.response_body, encoding),
-            "encoding": encoding,
-        }
+        data["endpointOutput"] = _part(record.response_body, record.response_type, "OUTPUT", record.capture)
     metadata = {
         "eventId": record.event_id,
         "inferenceTime": datetime.fromtimestamp(record.at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -137,8 +132,17 @@ class CaptureWriter:
                 )
                 failed.extend(records)
         if failed:
+            kept, size = [], 0
+            for record in reversed(failed):
+                size += len(record.request_body) + len(record.response_body)
+                if size > MAX_BUFFERED_BYTES:
+                    logger.error(
+                        "dropping %d captured records: the store has been failing", len(failed) - len(kept)
+                    )
+                    break
+                kept.append(record)
             with self._lock:
-                self.pending[:0] = failed[-MAX_BUFFERED:]
+                self.pending[:0] = kept[::-1]
 
     def _loop(self) -> None:
         while not self.stopping.wait(self.interval):

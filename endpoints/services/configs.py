@@ -15,7 +15,7 @@ from endpoints.inference import codecs
 from endpoints.models import MAX_VARIANTS, EndpointConfig, Model, ProductionVariant
 from endpoints.services.common import created_for_token
 from jobs.services.common import Errors, request_fingerprint
-from studio.artifacts import ArtifactError, check_project_uri, join_uri, project_prefix
+from studio.artifacts import ArtifactError, check_project_uri, join_uri, project_prefix, uri_is_under
 from studio.instance_types import UnknownInstanceType, instance_type_get
 from studio.models import NAME_REGEX, Project
 from studio.services import audit_record
@@ -94,6 +94,11 @@ def check_data_capture(errors: Errors, project: Project, raw: dict | None) -> di
     destination = raw.get("destination_uri") or default_capture_uri(project)
     try:
         destination = check_project_uri(project.name, destination)
+        # Written to, so only the project's own prefix: import roots are read-only inputs.
+        if not uri_is_under(destination, project_prefix(project.name)):
+            raise ArtifactError(
+                f"{destination} is outside this project's artifacts ({project_prefix(project.name)}/)"
+            )
     except ArtifactError as exc:
         errors.add("data_capture", f"destination_uri: {exc}")
     return {

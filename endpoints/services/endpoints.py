@@ -188,15 +188,14 @@ def endpoint_update_weights(*, endpoint: Endpoint, user: AbstractBaseUser | None
 def endpoint_delete(*, endpoint: Endpoint, user: AbstractBaseUser | None) -> None:
     """Deleting: the supervisor stops its processes and removes it; with no supervisor alive nothing
     runs, so it goes at once."""
-    if endpoint.status == EndpointStatus.DELETING:
-        return
-    endpoint_transition(endpoint, EndpointStatus.DELETING, "Deleting")
-    audit_record(
-        actor=user,
-        action="delete",
-        target_type="endpoint",
-        target_name=endpoint.name,
-        project=endpoint.project,
-    )
+    if endpoint.status != EndpointStatus.DELETING:
+        endpoint_transition(endpoint, EndpointStatus.DELETING, "Deleting")
+        audit_record(
+            actor=user,
+            action="delete",
+            target_type="endpoint",
+            target_name=endpoint.name,
+            project=endpoint.project,
+        )
     if not serving_host_alive():
         endpoint.delete()

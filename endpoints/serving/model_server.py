@@ -17,6 +17,7 @@ import asyncio
 import collections
 import os
 import signal
+import struct
 import sys
 import time
 import traceback
@@ -29,6 +30,8 @@ from endpoints.inference.handlers import Context, ModelInvocationError, ModelLoa
 from endpoints.serving import protocol
 
 EXIT_LOAD_FAILED = 3
+# An error message goes back in the frame's meta (at most 64 KiB): long ones (a repr of the input) are cut.
+MAX_ERROR_CHARS = 4000
 
 
 class ModelServer:
@@ -61,10 +64,15 @@ class ModelServer:
             self.wakeup.clear()
             while self.queue:
                 batch = [self.queue.popleft() for _ in range(min(self.max_batch, len(self.queue)))]
-                answers = self.answer([request for _, request in batch])
+                requests = [request for _, request in batch]
+                try:
+                    answers = self.answer(requests)
+                except Exception as exc:  # never let one batch end the loop that answers every request
+                    traceback.print_exc()
+                    answers = [_error_response(request, exc, time.perf_counter()) for request in requests]
                 by_writer: dict[asyncio.StreamWriter, list[bytes]] = {}
-                for (writer, _), response in zip(batch, answers, strict=True):
-                    by_writer.setdefault(writer, []).append(protocol.pack_response(response))
+                for (writer, request), response in zip(batch, answers, strict=True):
+                    by_writer.setdefault(writer, []).append(_packed(request, response))
                 for writer, frames in by_writer.items():
                     if not writer.is_closing():
                         writer.write(b"".join(frames))  # one write per connection per batch
@@ -127,6 +135,11 @@ class ModelServer:
                 responses[index] = self.answer_one(request)
             return responses
         elapsed = _ms_since(started)
+        if _row_count(predictions) != sum(len(matrix) for *_, matrix in decoded):
+            # Not one answer per row: slicing would hand rows to the wrong requests.
+            for index, request, *_ in decoded:
+                responses[index] = self.answer_one(request)
+            return responses
         start = 0
         for index, request, accept, matrix in decoded:
             stop = start + len(matrix)
@@ -139,6 +152,26 @@ class ModelServer:
                 responses[index] = _error_response(request, exc, started)
             start = stop
         return responses
+
+
+def _row_count(predictions: object) -> int | None:
+    """Rows of a batch's predictions: an array's length, or every array's of a built-in's dict."""
+    try:
+        if isinstance(predictions, dict):
+            lengths = {len(values) for values in predictions.values()}
+            return lengths.pop() if len(lengths) == 1 else None
+        return len(predictions)
+    except TypeError:  # a 0-d array, a scalar
+        return None
+
+
+def _packed(request: protocol.Request, response: protocol.Response) -> bytes:
+    """The response's frame; one that cannot be packed (meta too long, not JSON) becomes an error."""
+    try:
+        return protocol.pack_response(response)
+    except (TypeError, ValueError, OverflowError, struct.error) as exc:
+        error = ModelInvocationError(f"the model's answer cannot be sent: {type(exc).__name__}: {exc}")
+        return protocol.pack_response(_error_response(request, error, time.perf_counter()))
 
 
 def _ms_since(started: float) -> float:
@@ -157,8 +190,11 @@ def _error_response(request: protocol.Request, exc: Exception, started: float) -
         exc = ModelInvocationError(f"{type(exc).__name__}: {exc}")
     if status == protocol.MODEL_ERROR:
         traceback.print_exception(exc, file=sys.stderr)
+    message = str(exc)
+    if len(message) > MAX_ERROR_CHARS:
+        message = message[:MAX_ERROR_CHARS] + " ... (cut)"
     return protocol.Response(
-        request.request_id, status, str(exc).encode(), {"error": str(exc), "ms": _ms_since(started)}
+        request.request_id, status, message.encode(), {"error": message, "ms": _ms_since(started)}
     )
 
 

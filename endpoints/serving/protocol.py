@@ -140,9 +140,10 @@ class Connection:
         self._next_id = (self._next_id + 1) & 0xFFFFFFFF
         request_id = self._next_id
         loop = asyncio.get_running_loop()
+        frame = pack_request(request_id, meta, body)  # before registering: it may raise
         future = loop.create_future()
         self._pending[request_id] = future
-        self._outgoing.append(pack_request(request_id, meta, body))
+        self._outgoing.append(frame)
         if not self._flush_scheduled:
             # Frames queued in the same turn of the loop go out in one write.
             self._flush_scheduled = True

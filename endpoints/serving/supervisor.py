@@ -17,6 +17,8 @@ One supervisor runs per installation (like Celery beat); it owns the ServingInst
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -26,7 +28,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -52,6 +54,11 @@ logger = logging.getLogger(__name__)
 
 MAX_START_ATTEMPTS = 3
 MAX_BACKOFF_SECONDS = 30.0
+# A Ready process is pinged this often; this many missed pings in a row and it is restarted (hung).
+LIVENESS_SECONDS = 5.0
+MAX_MISSED_PINGS = 3
+# SIGTERM lets a serving process answer what it queued (model_server allows itself 30 s); then SIGKILL.
+STOP_GRACE_SECONDS = 35.0
 LOG_TAIL_BYTES = 4000
 # What a serving process inherits from the supervisor: nothing secret (no database URL, no keys).
 INHERITED_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV")
@@ -78,7 +85,9 @@ class ServingProcess:
     next_start_at: float = 0.0
     drain_until: float | None = None
     failure: str = ""
-    extra: dict = field(default_factory=dict)
+    served: bool = False  # was Ready once: its crashes are retried for ever, never a failed start
+    missed_pings: int = 0
+    next_ping_at: float = 0.0
 
     @property
     def running(self) -> bool:
@@ -97,6 +106,21 @@ def socket_dir() -> Path:
     return preferred
 
 
+PR_SET_DUMPABLE = 4
+
+
+def protect_process_memory() -> None:
+    """Serving processes run the users' code under the same uid: make this process's memory and
+    /proc/<pid>/environ (database URL, keys) unreadable to them."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+def _signal_group(popen: subprocess.Popen, signum: int) -> None:
+    """Signal the process group it leads (start_new_session), so children of the model's code go too."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(popen.pid, signum)
+
+
 def _log_tail(path: Path | None) -> str:
     if path is None or not path.exists():
         return ""
@@ -113,6 +137,7 @@ class Supervisor:
     def __init__(self, name: str | None = None) -> None:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.processes: dict[Key, ServingProcess] = {}
+        self.stopping: list[tuple[float, ServingProcess]] = []  # (SIGKILL deadline, process)
         self.sockets = socket_dir()
         self.logs = settings.STUDIO_SERVING_DIR / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -154,13 +179,24 @@ class Supervisor:
                     for index in range(variant.instance_count):
                         desired[(endpoint.pk, config_id, variant.name, index)] = variant
         self._retire(desired, {endpoint.pk: endpoint for endpoint in endpoints})
+        self._reap_stopping()
         for key, variant in desired.items():
-            process = self.processes.get(key)
-            if process is None:
-                process = self.processes[key] = self._new_process(key, variant)
-            self._look_after(process)
+            try:
+                process = self.processes.get(key)
+                if process is None:
+                    process = self.processes[key] = self._new_process(key, variant)
+                elif process.drain_until is not None:
+                    self._keep(process)  # wanted again (an update back) before it stopped
+                self._look_after(process)
+            except Exception as exc:  # one process's trouble must not stall every endpoint
+                logger.exception("serving process %s could not be looked after", key)
+                if key in self.processes and not self.processes[key].served:
+                    self.processes[key].failure = f"{type(exc).__name__}: {exc}"
         for endpoint in endpoints:
-            self._advance(endpoint, variants)
+            try:
+                self._advance(endpoint, variants)
+            except Exception:
+                logger.exception("endpoint %s could not be advanced", endpoint.name)
 
     @staticmethod
     def _variants_of(endpoints: list[Endpoint]) -> dict[int, list[ProductionVariant]]:
@@ -185,37 +221,60 @@ class Supervisor:
         )
         return ServingProcess(key=key, variant=variant, instance_id=instance.pk)
 
+    def _keep(self, process: ServingProcess) -> None:
+        process.drain_until = None
+        if process.ready:
+            ServingInstance.objects.filter(pk=process.instance_id).update(status=InstanceStatus.READY)
+
     def _look_after(self, process: ServingProcess) -> None:
         if process.failure:
             return
+        now = time.monotonic()
         if process.popen is None or process.popen.poll() is not None:
             if process.popen is not None:
                 self._exited(process)
-            if not process.failure and time.monotonic() >= process.next_start_at:
+            if not process.failure and now >= process.next_start_at:
                 self._start(process)
             return
         if not process.ready:
             if protocol.ping(process.address, timeout=1.0):
-                process.ready, process.attempts = True, 0
+                process.ready, process.served, process.attempts, process.missed_pings = True, True, 0, 0
+                process.next_ping_at = now + LIVENESS_SECONDS
                 ServingInstance.objects.filter(pk=process.instance_id).update(
                     status=InstanceStatus.READY, ready_at=timezone.now()
                 )
-            elif time.monotonic() - process.started_at > settings.STUDIO_SERVING_STARTUP_SECONDS:
-                process.failure = (
+            elif now - process.started_at > settings.STUDIO_SERVING_STARTUP_SECONDS:
+                reason = (
                     f"the model did not become ready within {settings.STUDIO_SERVING_STARTUP_SECONDS:g} s"
                 )
-                self._terminate(process)
+                self._stop_now(process)
+                self._exited(process, reason)
+        elif now >= process.next_ping_at:
+            # A hung process (a model stuck in a loop) is restarted like a crashed one.
+            process.next_ping_at = now + LIVENESS_SECONDS
+            process.missed_pings = (
+                0 if protocol.ping(process.address, timeout=2.0) else process.missed_pings + 1
+            )
+            if process.missed_pings >= MAX_MISSED_PINGS:
+                logger.warning(
+                    "serving process stopped answering; restarting it",
+                    extra={"instance": process.instance_id},
+                )
+                self._stop_now(process)
+                self._exited(process, f"it answered no ping for {MAX_MISSED_PINGS * LIVENESS_SECONDS:g} s")
 
-    def _exited(self, process: ServingProcess) -> None:
+    def _exited(self, process: ServingProcess, reason: str = "") -> None:
+        """It ended (or was stopped for ``reason``): retry with backoff; a process that never served
+        fails its endpoint's start after a load error or a few attempts."""
         code, was_ready = process.popen.returncode, process.ready
-        tail = _log_tail(process.log_path)
+        tail = reason or _log_tail(process.log_path)
         process.popen, process.ready = None, False
         self._remove_socket(process)
-        if code == EXIT_LOAD_FAILED:
-            process.failure = tail or "the model could not be loaded"
-        elif not was_ready:
+        if not process.served:
             process.attempts += 1
-            if process.attempts >= MAX_START_ATTEMPTS:
+            if code == EXIT_LOAD_FAILED:
+                process.failure = tail or "the model could not be loaded"
+            elif process.attempts >= MAX_START_ATTEMPTS:
                 process.failure = f"the serving process exited with code {code} before it was ready: {tail}"
         process.restarts += 1
         backoff = min(MAX_BACKOFF_SECONDS, 2 ** min(process.restarts, 5) / 2)
@@ -235,8 +294,16 @@ class Supervisor:
             limits = ResourceLimits.for_instance(variant.instance_type)
             model_dir = prepare_model_dir(variant.model)
         except (BackendError, ModelFilesError) as exc:
-            process.failure = str(exc)
+            if not process.served:
+                process.failure = str(exc)
+            else:  # it served before: the store may be back soon
+                process.next_start_at = time.monotonic() + MAX_BACKOFF_SECONDS
+                ServingInstance.objects.filter(pk=process.instance_id).update(last_error=str(exc)[:4000])
             return
+        # Instances take turns over the CPUs, so two of them do not share the same ones.
+        available = sorted(os.sched_getaffinity(0))
+        offset = (process.instance_id * len(limits.cpus)) % len(available)
+        limits.cpus = [available[(offset + i) % len(available)] for i in range(len(limits.cpus))]
         process.address = f"unix:{self.sockets / f'{process.instance_id}-{process.restarts}.sock'}"
         process.log_path = self.logs / f"{endpoint_id}-{config_id}-{name}-{index}.log"
         environment = {key: os.environ[key] for key in INHERITED_ENVIRONMENT if key in os.environ}
@@ -273,15 +340,29 @@ class Supervisor:
             host=self.name,
         )
 
-    def _terminate(self, process: ServingProcess) -> None:
+    def _stop_now(self, process: ServingProcess) -> None:
+        """SIGKILL its whole process group (what the model's code started too) and reap it."""
+        if process.popen is not None:
+            _signal_group(process.popen, signal.SIGKILL)
+            process.popen.wait()
+
+    def _stop_gracefully(self, process: ServingProcess) -> None:
+        """SIGTERM (it answers what it queued), reaped later by ``_reap_stopping``."""
         if process.running:
-            process.popen.send_signal(signal.SIGTERM)
-            try:
-                process.popen.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.popen.kill()
-                process.popen.wait()
+            _signal_group(process.popen, signal.SIGTERM)
+            self.stopping.append((time.monotonic() + STOP_GRACE_SECONDS, process))
         self._remove_socket(process)
+
+    def _reap_stopping(self) -> None:
+        still = []
+        for deadline, process in self.stopping:
+            if process.popen.poll() is not None:
+                _signal_group(process.popen, signal.SIGKILL)  # what it left behind
+            elif time.monotonic() > deadline:
+                self._stop_now(process)
+            else:
+                still.append((deadline, process))
+        self.stopping = still
 
     @staticmethod
     def _remove_socket(process: ServingProcess) -> None:
@@ -300,7 +381,7 @@ class Supervisor:
                 process.drain_until = now + drain
                 ServingInstance.objects.filter(pk=process.instance_id).update(status=InstanceStatus.DRAINING)
             if now >= process.drain_until:
-                self._terminate(process)
+                self._stop_gracefully(process)
                 ServingInstance.objects.filter(pk=process.instance_id).delete()
                 del self.processes[key]
 
@@ -320,15 +401,23 @@ class Supervisor:
 
     def _stop_config(self, endpoint: Endpoint, config_id: int) -> None:
         for key in [key for key in self.processes if key[0] == endpoint.pk and key[1] == config_id]:
-            self._terminate(self.processes.pop(key))
+            self._stop_gracefully(self.processes.pop(key))
         ServingInstance.objects.filter(endpoint=endpoint, config_id=config_id).delete()
 
     def _advance(self, endpoint: Endpoint, variants) -> None:
-        if endpoint.status == EndpointStatus.CREATING:
+        if endpoint.status == EndpointStatus.IN_SERVICE:
+            self._retry_failed(endpoint)
+        elif endpoint.status == EndpointStatus.CREATING:
             ready, failure = self._config_state(endpoint, endpoint.config_id, variants)
             if failure:
                 self._stop_config(endpoint, endpoint.config_id)
-                endpoint_transition(endpoint, EndpointStatus.FAILED, failure, failure_reason=failure[:2048])
+                endpoint_transition(
+                    endpoint,
+                    EndpointStatus.FAILED,
+                    failure,
+                    expected=(EndpointStatus.CREATING,),
+                    failure_reason=failure[:2048],
+                )
             elif ready:
                 count = sum(variant.instance_count for variant in variants.get(endpoint.config_id, []))
                 endpoint_transition(
@@ -366,12 +455,28 @@ class Supervisor:
         ):
             endpoint.delete()
 
+    def _retry_failed(self, endpoint: Endpoint) -> None:
+        """An InService endpoint's instance that cannot start (after a supervisor restart, with the
+        store down) keeps being retried; its error stays on the instance for the pages."""
+        for key, process in self.processes.items():
+            if key[0] == endpoint.pk and key[1] == endpoint.config_id and process.failure:
+                logger.warning("instance of %s cannot start: %s", endpoint.name, process.failure)
+                ServingInstance.objects.filter(pk=process.instance_id).update(
+                    last_error=process.failure[:4000]
+                )
+                process.failure, process.attempts = "", 0
+                process.next_start_at = time.monotonic() + MAX_BACKOFF_SECONDS
+
     def shutdown(self) -> None:
         for process in self.processes.values():
-            if process.running:
-                process.popen.send_signal(signal.SIGTERM)
-        for process in self.processes.values():
-            self._terminate(process)
+            self._stop_gracefully(process)
         self.processes.clear()
+        deadline = time.monotonic() + 10
+        while self.stopping and time.monotonic() < deadline:
+            time.sleep(0.05)
+            self._reap_stopping()
+        for _, process in self.stopping:
+            self._stop_now(process)
+        self.stopping = []
         ServingInstance.objects.filter(host=self.name).delete()
         ServingHost.objects.filter(name=self.name).delete()

@@ -7,7 +7,7 @@ import threading
 
 from django.core.management.base import BaseCommand
 
-from endpoints.serving.supervisor import Supervisor
+from endpoints.serving.supervisor import Supervisor, protect_process_memory
 
 
 class Command(BaseCommand):
@@ -17,6 +17,7 @@ class Command(BaseCommand):
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
+        protect_process_memory()
         supervisor = Supervisor()
         self.stdout.write(f"serving supervisor {supervisor.name} running")
         supervisor.run(stop)
