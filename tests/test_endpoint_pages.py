@@ -704,7 +704,7 @@ def write_capture(endpoint: Endpoint, variant: str, at: float, body: str, answer
         response_type="application/json", event_id=f"event-{body}", inference_id="", at=at,
     )  # fmt: skip
     uri = capture_uri(capture["destination_uri"], endpoint.name, variant, at)
-    store_for(uri).put(uri, io.BytesIO((json.dumps(capture_line(record)) + "\n").encode()))
+    store_for(uri).put(uri, io.BytesIO((capture_line(record) + "\n").encode()))
     return uri
 
 

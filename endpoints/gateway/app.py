@@ -255,7 +255,8 @@ class Gateway:
         )
         event_id = ""
         if route.capture and outcome.status == 200 and self._sampled(route.capture):
-            event_id = str(uuid.uuid4())
+            # The shadow's capture line shares the event id; without a shadow the capture thread makes it.
+            event_id = str(uuid.uuid4()) if route.shadow is not None else ""
             self._capture(route, variant.name, invocation, outcome, event_id)
         if route.shadow is not None and route.shadow.addresses and outcome.status == 200:
             shadow = asyncio.ensure_future(
@@ -344,18 +345,18 @@ class Gateway:
     ) -> None:
         self.capture.add(
             CaptureRecord(
-                destination=route.capture["destination_uri"],
-                endpoint=route.name,
-                variant=variant,
-                capture=route.capture,
-                request_body=invocation.body,
-                request_type=invocation.content_type,
-                response_body=outcome.body,
-                response_type=outcome.content_type,
-                event_id=event_id,
-                inference_id=invocation.inference_id,
-                at=time.time(),
-            )
+                route.capture["destination_uri"],
+                route.name,
+                variant,
+                route.capture,
+                invocation.body,
+                invocation.content_type,
+                outcome.body,
+                outcome.content_type,
+                event_id,
+                invocation.inference_id,
+                time.time(),
+            )  # positional: a tuple, made on the request path
         )
 
     async def _shadow(
@@ -381,7 +382,7 @@ class Gateway:
             outcome.status == 200 and answers_agree(production.body, outcome.body),
         )
         if route.capture and outcome.status == 200 and (event_id or self._sampled(route.capture)):
-            self._capture(route, shadow.name, invocation, outcome, event_id or str(uuid.uuid4()))
+            self._capture(route, shadow.name, invocation, outcome, event_id)
 
     def invoke_blocking(self, invocation: Invocation) -> Outcome:
         """``invoke`` from synchronous code (a Django view): on the gateway's loop when this process
