@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from benchlib import PYTHON, BenchError, StudioServer, studio_env, tail
+from benchlib import PYTHON, BenchError, StudioServer, multipart, studio_env, tail
 
 # The quiet-machine helpers of the training benchmark: waiting for other work to calm down, and
 # measuring how many cores it kept busy meanwhile.
@@ -92,23 +92,6 @@ pd.Series(predictions).to_csv(out_path, header=False, index=False)
 
 def parse_time(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
-def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:
-    boundary = "----studio-bench-" + secrets.token_hex(8)
-    parts = [
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode()
-        for key, value in fields.items()
-    ]
-    for key, (filename, content) in files.items():
-        parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"; filename="{filename}"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n".encode()
-            + content
-            + b"\r\n"
-        )
-    parts.append(f"--{boundary}--\r\n".encode())
-    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
 # --- Data and models --------------------------------------------------------------------------------

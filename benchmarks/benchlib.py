@@ -1,6 +1,6 @@
 """What the benchmarks that run a real Studio share: a temporary Studio server and a few helpers.
 
-Not a benchmark. ``job_dispatch.py`` and ``upload.py`` import it (``from benchlib import ...``);
+Not a benchmark. Every benchmark that starts a Studio imports it (``from benchlib import ...``);
 run as ``python benchmarks/<name>.py``, this folder is on ``sys.path``.
 
 A :class:`StudioServer` migrates and seeds a fresh Studio (user ``bench``, project ``bench``, an
@@ -15,6 +15,7 @@ import contextlib
 import http.client
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -256,3 +257,21 @@ class StudioServer:
         """As request_bytes, the body read as JSON ({} when empty)."""
         status, data = self.request_bytes(method, path, body, headers, connection=connection, timeout=timeout)
         return status, json.loads(data) if data else {}
+
+
+def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:
+    """A multipart/form-data body and its content type: ``fields`` as text, ``files`` as (name, bytes)."""
+    boundary = "----studio-bench-" + secrets.token_hex(8)
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode()
+        for key, value in fields.items()
+    ]
+    for key, (filename, content) in files.items():
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"; filename="{filename}"\r\n'
+            f"Content-Type: application/octet-stream\r\n\r\n".encode()
+            + content
+            + b"\r\n"
+        )
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"

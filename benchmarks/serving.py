@@ -70,7 +70,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchlib import PYTHON, ROOT, BenchError, StudioServer, free_port, studio_env, tail
+from benchlib import PYTHON, ROOT, BenchError, StudioServer, free_port, multipart, studio_env, tail
 
 MLFLOW_VENV = ROOT / "benchmarks" / ".venv-mlflow"
 PROJECT = "bench"
@@ -679,23 +679,6 @@ def start_limit(
         target.check(models)
     print(f"[limit] bare ASGI app up (uvicorn --workers {args.workers})", flush=True)
     return targets
-
-
-def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:
-    boundary = "----studio-bench-" + secrets.token_hex(8)
-    parts = [
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode()
-        for key, value in fields.items()
-    ]
-    for key, (filename, content) in files.items():
-        parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"; filename="{filename}"\r\n'
-            f"Content-Type: application/gzip\r\n\r\n".encode()
-            + content
-            + b"\r\n"
-        )
-    parts.append(f"--{boundary}--\r\n".encode())
-    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
 class Studio(StudioServer):

@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from benchlib import PYTHON, ROOT, BenchError, StudioServer, studio_env, tail
+from benchlib import PYTHON, ROOT, BenchError, StudioServer, multipart, studio_env, tail
 
 from studio.instance_types import instance_type_get
 
@@ -155,24 +155,6 @@ TRAINED_IN = re.compile(r"Trained in ([0-9.]+)s\.")
 
 def parse_time(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
-def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:
-    """A multipart/form-data body and its content type: ``fields`` as text, ``files`` as (name, bytes)."""
-    boundary = "----studio-bench-" + secrets.token_hex(8)
-    parts = [
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode()
-        for key, value in fields.items()
-    ]
-    for key, (filename, content) in files.items():
-        parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"; filename="{filename}"\r\n'
-            f"Content-Type: application/octet-stream\r\n\r\n".encode()
-            + content
-            + b"\r\n"
-        )
-    parts.append(f"--{boundary}--\r\n".encode())
-    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
 # --- The data -------------------------------------------------------------------------------------

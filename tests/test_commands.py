@@ -57,17 +57,13 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(child) for child in path.read_text().split()] if path.exists() else []
-
-
-def test_serve_runs_web_worker_beat_and_serving_and_ctrl_c_stops_them_all(tmp_path):
+def _migrated_embedded_env(data_dir: Path) -> dict[str, str]:
+    """The environment of a fresh embedded Studio in ``data_dir`` (SQLite, no servers), migrated."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "studio.settings",
         "SECRET_KEY": "serve-test",
-        "STUDIO_DATA_DIR": str(tmp_path),
+        "STUDIO_DATA_DIR": str(data_dir),
         "STUDIO_LOG_LEVEL": "WARNING",
     }
     for key in ("DATABASE_URL", "CELERY_BROKER_URL", "STUDIO_ARTIFACT_URI"):
@@ -75,6 +71,16 @@ def test_serve_runs_web_worker_beat_and_serving_and_ctrl_c_stops_them_all(tmp_pa
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120
     )
+    return env
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def test_serve_runs_web_worker_beat_and_serving_and_ctrl_c_stops_them_all(tmp_path):
+    env = _migrated_embedded_env(tmp_path)
     port = _free_port()
     serve = subprocess.Popen(
         [sys.executable, "manage.py", "serve", "--port", str(port)],
@@ -111,18 +117,7 @@ def test_serve_runs_web_worker_beat_and_serving_and_ctrl_c_stops_them_all(tmp_pa
 
 def test_make_run_serves_the_demo_endpoint(tmp_path):
     """seed_demo then serve, as `make run` does: the demo endpoint comes up and answers a request."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "studio.settings",
-        "SECRET_KEY": "serve-test",
-        "STUDIO_DATA_DIR": str(tmp_path),
-        "STUDIO_LOG_LEVEL": "WARNING",
-    }
-    for key in ("DATABASE_URL", "CELERY_BROKER_URL", "STUDIO_ARTIFACT_URI"):
-        env.pop(key, None)
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120
-    )
+    env = _migrated_embedded_env(tmp_path)
     seeded = subprocess.run(
         [sys.executable, "manage.py", "seed_demo"],
         cwd=ROOT,

@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import io
 import json
-import tarfile
 import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
 
-import joblib
-import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connections
@@ -39,6 +36,7 @@ from endpoints.services.models import model_create, model_trust
 from jobs.models import Job, JobKind, JobStatus
 from studio.artifacts import join_uri, project_prefix, store_for
 from studio.models import AuditEvent
+from tests.serving_support import model_archive, sklearn_archive
 
 pytestmark = pytest.mark.django_db
 
@@ -75,29 +73,6 @@ def client_for(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
-
-
-def model_archive(files: dict[str, bytes]) -> io.BytesIO:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    buffer.seek(0)
-    return buffer
-
-
-def sklearn_archive(features: int = 3) -> io.BytesIO:
-    """A scikit-learn LogisticRegression saved with joblib as model.joblib (a pickle: needs trust)."""
-    from sklearn.linear_model import LogisticRegression
-
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(200, features))
-    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(int)
-    buffer = io.BytesIO()
-    joblib.dump(LogisticRegression().fit(x, y), buffer)
-    return model_archive({"model.joblib": buffer.getvalue()})
 
 
 def code_archive() -> io.BytesIO:
@@ -181,7 +156,7 @@ def html_of(response) -> str:
 
 def test_every_page_renders_for_a_viewer_without_write_controls(project, admin_user, viewer_user):
     make_model(project, admin_user)
-    make_model(project, admin_user, "churn-sklearn", sklearn_archive())
+    make_model(project, admin_user, "churn-sklearn", sklearn_archive(features=3, rows=200))
     endpoint = make_endpoint(project, admin_user)
     viewer = client_for(viewer_user)
     pages = {
@@ -242,7 +217,7 @@ def test_an_outsider_gets_404_and_anonymous_users_log_in(project, admin_user, ou
 
 
 def test_a_viewer_cannot_create_deploy_trust_invoke_or_delete(project, admin_user, viewer_user):
-    make_model(project, admin_user, "churn-sklearn", sklearn_archive())
+    make_model(project, admin_user, "churn-sklearn", sklearn_archive(features=3, rows=200))
     make_model(project, admin_user)
     endpoint = in_service(make_endpoint(project, admin_user))
     viewer = client_for(viewer_user)
@@ -273,7 +248,7 @@ def test_an_editor_uploads_a_pickled_model_and_only_an_admin_may_trust_it(projec
         {
             "name": "churn-sklearn",
             "source": "upload",
-            "model_file": upload("model.tar.gz", sklearn_archive()),
+            "model_file": upload("model.tar.gz", sklearn_archive(features=3, rows=200)),
         },
     )
     assert response.status_code == 302
@@ -773,7 +748,7 @@ def wait_for_status(endpoint: Endpoint, wanted: str, timeout: float = 60.0) -> E
 def test_the_console_answers_through_a_real_serving_process(
     project, admin_user, editor_user, viewer_user, supervisor
 ):
-    model = make_model(project, editor_user, "churn-sklearn", sklearn_archive(features=3))
+    model = make_model(project, editor_user, "churn-sklearn", sklearn_archive(features=3, rows=200))
     model_trust(model=model, user=admin_user)
     editor = client_for(editor_user)
     response = editor.post(

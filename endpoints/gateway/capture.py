@@ -12,14 +12,13 @@ import base64
 import io
 import json
 import logging
-import threading
 import uuid
 from datetime import UTC, datetime
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db import connections
 
+from endpoints.gateway.flushing import Flushing
 from endpoints.inference import codecs
 from studio.artifacts import join_uri, store_for
 
@@ -100,20 +99,12 @@ def capture_uri(destination: str, endpoint: str, variant: str, at: float) -> str
     return join_uri(destination, endpoint, variant, f"{moment:%Y/%m/%d/%H}", name)
 
 
-class CaptureWriter:
-    def __init__(self, interval: float | None = None) -> None:
-        self.interval = settings.STUDIO_CAPTURE_FLUSH_SECONDS if interval is None else interval
-        self.pending: list[CaptureRecord] = []
-        self._lock = threading.Lock()
-        self._started = False
-        self._thread: threading.Thread | None = None
-        self.stopping = threading.Event()
+class CaptureWriter(Flushing):
+    thread_name = "gateway-capture"
 
-    def start(self) -> None:
-        if not self._started:
-            self._started = True
-            self._thread = threading.Thread(target=self._loop, name="gateway-capture", daemon=True)
-            self._thread.start()
+    def __init__(self, interval: float | None = None) -> None:
+        super().__init__(settings.STUDIO_CAPTURE_FLUSH_SECONDS if interval is None else interval)
+        self.pending: list[CaptureRecord] = []
 
     def add(self, record: CaptureRecord) -> None:
         with self._lock:
@@ -159,17 +150,3 @@ class CaptureWriter:
                 kept.append(record)
             with self._lock:
                 self.pending[:0] = kept[::-1]
-
-    def _loop(self) -> None:
-        while not self.stopping.wait(self.interval):
-            self.flush()
-        self.flush()
-        connections.close_all()
-
-    def stop(self) -> None:
-        """Write what is left and end the thread."""
-        self.stopping.set()
-        if self._thread is None:
-            self.flush()
-        else:
-            self._thread.join(10)

@@ -9,14 +9,14 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import close_old_connections, connections
+from django.db import close_old_connections
 
+from endpoints.gateway.flushing import Flushing
 from endpoints.models import Endpoint, EndpointMetric
 
 logger = logging.getLogger(__name__)
@@ -48,21 +48,13 @@ class Minute:
     dirty: bool = True
 
 
-class MetricsRecorder:
+class MetricsRecorder(Flushing):
+    thread_name = "gateway-metrics"
+
     def __init__(self, interval: float | None = None) -> None:
-        self.interval = settings.STUDIO_METRICS_FLUSH_SECONDS if interval is None else interval
+        super().__init__(settings.STUDIO_METRICS_FLUSH_SECONDS if interval is None else interval)
         self.source = f"{socket.gethostname()}:{os.getpid()}"
         self.minutes: dict[tuple[int, str, int], Minute] = {}
-        self._lock = threading.Lock()
-        self._started = False
-        self._thread: threading.Thread | None = None
-        self.stopping = threading.Event()
-
-    def start(self) -> None:
-        if not self._started:
-            self._started = True
-            self._thread = threading.Thread(target=self._loop, name="gateway-metrics", daemon=True)
-            self._thread.start()
 
     def _minute(self, endpoint_id: int, variant: str) -> Minute:
         key = (endpoint_id, variant, int(time.time() // 60))
@@ -136,17 +128,3 @@ class MetricsRecorder:
                         self.minutes[key].dirty = True
         finally:
             close_old_connections()
-
-    def _loop(self) -> None:
-        while not self.stopping.wait(self.interval):
-            self.flush()
-        self.flush()
-        connections.close_all()
-
-    def stop(self) -> None:
-        """Write what is left and end the thread."""
-        self.stopping.set()
-        if self._thread is None:
-            self.flush()
-        else:
-            self._thread.join(10)
