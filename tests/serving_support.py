@@ -146,7 +146,8 @@ def close_thread_connections(executor) -> None:
 
 @pytest.fixture
 def serving(request, transactional_db, settings, monkeypatch, tmp_path) -> Iterator[Serving]:
-    """The supervisor and the web app (a fresh gateway) on 127.0.0.1; both stopped at the end. On
+    """The supervisor and the web app (a fresh gateway, also the test console's) on 127.0.0.1; both
+    stopped at the end. On
     the full-stack pass the artifact store (models, captured data) is the S3 server."""
     import studio.asgi
     from endpoints.gateway.app import Gateway
@@ -158,6 +159,7 @@ def serving(request, transactional_db, settings, monkeypatch, tmp_path) -> Itera
     settings.STUDIO_SERVING_DIR = tmp_path / "serving"
     gateway = Gateway()
     monkeypatch.setattr(studio.asgi, "gateway", gateway)
+    monkeypatch.setattr("endpoints.views.console.gateway", gateway)  # the pages' test console
     # Django's own thread pool, shut down at the end, so no thread keeps a database connection.
     django_app = WSGIMiddleware(get_wsgi_application(), workers=DJANGO_THREADS)
     monkeypatch.setattr(studio.asgi, "django_application", django_app)

@@ -17,7 +17,6 @@ from jobs.models import Job, JobStatus
 from jobs.services import training_job_create
 from studio.services import artifact_upload
 from tests.test_browser import background_worker, browser, log_in, page  # noqa: F401 (fixtures)
-from tests.test_endpoint_pages import supervisor  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -76,7 +75,7 @@ def test_deploy_from_the_job_page_and_send_a_request_from_the_test_console(
     live_server,
     editor_user,
     completed_xgboost_job,
-    supervisor,  # noqa: F811 (the fixture)
+    serving,
 ):
     log_in(page, live_server, "erin")
     page.goto(f"{live_server.url}/projects/vision/jobs/training/churn-xgb/")

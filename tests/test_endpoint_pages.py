@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connections
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -708,32 +705,6 @@ def test_recent_captured_samples_newest_first_on_the_page(project, admin_user, v
 # --- The test console through a real serving process ----------------------------------------------
 
 
-@pytest.fixture
-def supervisor(transactional_db, settings, monkeypatch, tmp_path) -> Iterator[None]:
-    """The serving supervisor in a thread (its serving processes are real), and a fresh gateway for
-    the console; both stopped at the end."""
-    from endpoints.gateway.app import Gateway
-    from endpoints.serving.supervisor import Supervisor
-
-    settings.STUDIO_SERVING_POLL_SECONDS = 0.1
-    settings.STUDIO_GATEWAY_REFRESH_SECONDS = 0.1
-    settings.STUDIO_SERVING_DRAIN_SECONDS = 0.5
-    settings.STUDIO_SERVING_DIR = tmp_path / "serving"
-    gateway = Gateway()
-    monkeypatch.setattr("endpoints.views.console.gateway", gateway)
-    stop = threading.Event()
-    thread = threading.Thread(target=Supervisor().run, args=(stop,), daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(30)
-        if hasattr(gateway, "stop"):
-            gateway.stop()
-        connections.close_all()
-
-
 def wait_for_status(endpoint: Endpoint, wanted: str, timeout: float = 60.0) -> Endpoint:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -746,7 +717,7 @@ def wait_for_status(endpoint: Endpoint, wanted: str, timeout: float = 60.0) -> E
 
 
 def test_the_console_answers_through_a_real_serving_process(
-    project, admin_user, editor_user, viewer_user, supervisor
+    project, admin_user, editor_user, viewer_user, serving
 ):
     model = make_model(project, editor_user, "churn-sklearn", sklearn_archive(features=3, rows=200))
     model_trust(model=model, user=admin_user)
