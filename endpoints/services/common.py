@@ -22,3 +22,16 @@ def created_for_token(
             {"client_token": f"This client_token was used for another request ({what} {existing.name})."}
         )
     return existing
+
+
+def created_by_the_other_request(
+    model: type[models.Model], project: Project, name: str, client_token: str | None, fingerprint: str
+):
+    """After an insert lost a race on the name: the winner's row when both carried the same
+    ``client_token``, else a ValidationError on the name."""
+    existing = created_for_token(model, project, client_token, fingerprint)
+    if existing is not None:
+        return existing
+    what = model._meta.verbose_name
+    article = "An" if what[0] in "aeiou" else "A"
+    raise ValidationError({"name": f"{article} {what} named {name!r} already exists."}) from None

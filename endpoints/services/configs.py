@@ -13,7 +13,7 @@ from django.db.models import ProtectedError
 
 from endpoints.inference import codecs
 from endpoints.models import MAX_VARIANTS, EndpointConfig, Model, ProductionVariant
-from endpoints.services.common import created_for_token
+from endpoints.services.common import created_by_the_other_request, created_for_token
 from jobs.services.common import Errors, request_fingerprint
 from studio.artifacts import ArtifactError, check_project_uri, join_uri, project_prefix, uri_is_under
 from studio.instance_types import UnknownInstanceType, instance_type_get
@@ -184,10 +184,7 @@ def endpoint_config_create(
                 details={"variants": names},
             )
     except IntegrityError:
-        existing = created_for_token(EndpointConfig, project, client_token, fingerprint)
-        if existing is not None:
-            return existing, False
-        raise ValidationError({"name": f"An endpoint config named {name!r} already exists."}) from None
+        return created_by_the_other_request(EndpointConfig, project, name, client_token, fingerprint), False
     return config, True
 
 

@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from endpoints.models import Endpoint, EndpointConfig, EndpointEvent, EndpointStatus, ServingHost
-from endpoints.services.common import created_for_token
+from endpoints.services.common import created_by_the_other_request, created_for_token
 from jobs.services.common import Errors, request_fingerprint
 from studio.models import NAME_REGEX, Project
 from studio.services import audit_record
@@ -103,10 +103,7 @@ def endpoint_create(
                 details={"endpoint_config": config.name},
             )
     except IntegrityError:
-        existing = created_for_token(Endpoint, project, client_token, fingerprint)
-        if existing is not None:
-            return existing, False
-        raise ValidationError({"name": f"An endpoint named {name!r} already exists."}) from None
+        return created_by_the_other_request(Endpoint, project, name, client_token, fingerprint), False
     return endpoint, True
 
 

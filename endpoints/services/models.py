@@ -16,7 +16,7 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 
 from endpoints.models import Model, ModelSource
-from endpoints.services.common import created_for_token
+from endpoints.services.common import created_by_the_other_request, created_for_token
 from endpoints.services.model_files import (
     ArchiveContents,
     ModelFilesError,
@@ -229,10 +229,7 @@ def model_create(
                 },
             )
     except IntegrityError:
-        existing = created_for_token(Model, project, client_token, fingerprint)
-        if existing is not None:
-            return existing, False
-        raise ValidationError({"name": f"A model named {name!r} already exists."}) from None
+        return created_by_the_other_request(Model, project, name, client_token, fingerprint), False
     return model, True
 
 

@@ -66,10 +66,6 @@ INHERITED_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTH
 Key = tuple[int, int, str, int]  # endpoint, config, variant, index
 
 
-class StartFailed(Exception):
-    """A variant's processes cannot start; the message is the endpoint's failure reason."""
-
-
 @dataclass
 class ServingProcess:
     key: Key
