@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "jobs",
     "datasets",
     "endpoints",
+    "cloud",
 ]
 
 MIDDLEWARE = [
@@ -222,8 +223,30 @@ STUDIO_MAX_SOURCE_BYTES = env_int("STUDIO_MAX_SOURCE_BYTES", 100 * 1024**2, mini
 STUDIO_CODE_ENV_DIR = Path(env_str("STUDIO_CODE_ENV_DIR", str(DATA_DIR / "envs"))).resolve()
 STUDIO_CHECKPOINT_SYNC_SECONDS = env_float("STUDIO_CHECKPOINT_SYNC_SECONDS", 10.0, minimum=0.1)
 STUDIO_DEFAULT_BACKEND = env_str("STUDIO_DEFAULT_BACKEND", "local")
-if STUDIO_DEFAULT_BACKEND not in {"local"}:
-    raise ImproperlyConfigured(f"STUDIO_DEFAULT_BACKEND must be 'local', got {STUDIO_DEFAULT_BACKEND!r}")
+if STUDIO_DEFAULT_BACKEND not in {"local", "sagemaker"}:
+    raise ImproperlyConfigured(
+        f"STUDIO_DEFAULT_BACKEND must be 'local' or 'sagemaker', got {STUDIO_DEFAULT_BACKEND!r}"
+    )
+
+# --- Amazon SageMaker (the `sagemaker` backend; each project holds its own AWS settings) ---------
+# Encrypts the AWS keys a project stores (Fernet, 32 url-safe base64 bytes); derived from
+# SECRET_KEY when unset, so rotating SECRET_KEY then needs the keys entered again.
+STUDIO_SECRETS_KEY = env_str("STUDIO_SECRETS_KEY")
+if STUDIO_SECRETS_KEY:
+    from cryptography.fernet import Fernet
+
+    try:
+        Fernet(STUDIO_SECRETS_KEY.encode())
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            "STUDIO_SECRETS_KEY must be a Fernet key (32 url-safe base64-encoded bytes), e.g. from "
+            "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`"
+        ) from exc
+# The first wait between two DescribeXxx calls of a running job; it doubles while nothing changes.
+STUDIO_SAGEMAKER_POLL_SECONDS = env_float("STUDIO_SAGEMAKER_POLL_SECONDS", 10.0, minimum=0.05)
+STUDIO_SAGEMAKER_POLL_MAX_SECONDS = env_float("STUDIO_SAGEMAKER_POLL_MAX_SECONDS", 120.0, minimum=0.05)
+# botocore's own retries (standard mode: throttling and transient errors, with back-off).
+STUDIO_AWS_MAX_ATTEMPTS = env_int("STUDIO_AWS_MAX_ATTEMPTS", 8, minimum=1)
 
 # --- Datasets: uploads, archives, the local cache of s3:// data ----------------------------------
 STUDIO_UPLOAD_MAX_BYTES = env_int("STUDIO_UPLOAD_MAX_BYTES", 50 * 1024**3, minimum=1)
@@ -265,6 +288,8 @@ STUDIO_METRICS_FLUSH_SECONDS = env_float("STUDIO_METRICS_FLUSH_SECONDS", 5.0, mi
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-jobs": {"task": "jobs.reap", "schedule": STUDIO_REAPER_INTERVAL_SECONDS},
     "expire-uploads": {"task": "datasets.expire_uploads", "schedule": 3600.0},
+    # SageMaker endpoints whose follow-up task was lost (a broker restart) are followed again.
+    "follow-sagemaker-endpoints": {"task": "endpoints.sagemaker_reap", "schedule": 300.0},
 }
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

@@ -13,3 +13,7 @@ from studio.settings import *  # noqa: F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STUDIO_STOP_GRACE_SECONDS = 2.0
 STUDIO_LOG_FLUSH_SECONDS = 0.2
+# SageMaker jobs on the moto server finish at once: poll without waiting, and retry throttling briefly.
+STUDIO_SAGEMAKER_POLL_SECONDS = 0.05
+STUDIO_SAGEMAKER_POLL_MAX_SECONDS = 0.2
+STUDIO_AWS_MAX_ATTEMPTS = 3

@@ -8,5 +8,6 @@ urlpatterns = [
     path("", include("jobs.urls")),
     path("", include("datasets.urls")),
     path("", include("endpoints.urls")),
+    path("", include("cloud.urls")),
     path("", include("frontend.urls")),
 ]

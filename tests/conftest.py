@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from studio.roles import Role
 from studio.services import api_key_create, artifact_upload, membership_set, project_create
+from tests.aws_support import aws_project, sagemaker  # noqa: F401 (fixtures: a project on the moto server)
 from tests.serving_support import serving  # noqa: F401 (a fixture: real serving processes and gateway)
 
 PASSWORD = "correct-horse-battery"
@@ -150,8 +151,12 @@ def uses_s3() -> bool:
 @pytest.fixture(scope="session")
 def moto_server():
     """A real S3-compatible server (moto's) on 127.0.0.1, standing in for AWS."""
+    import logging
+
     import boto3
     from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

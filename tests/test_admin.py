@@ -22,7 +22,7 @@ from studio.models import ApiKey, Artifact, AuditEvent, Membership, Project
 from studio.roles import Role
 from studio.services import api_key_create
 
-OUR_APPS = {"studio", "jobs", "endpoints"}
+OUR_APPS = {"studio", "jobs", "endpoints", "cloud"}
 JOB_SPEC = {
     "script": {"uri": "file:///x.py", "filename": "x.py", "sha256": "0" * 64},
     "inputs": [],
@@ -76,6 +76,7 @@ def populate(project: Project, creator, count: int, prefix: str) -> None:
         JobMetric.objects.create(job=job, name="loss", value=0.5, step=0)
         JobEvaluation.objects.create(job=job, problem="regression", channel="test", metrics={"rmse": 0.5})
     populate_inference(project, creator, count, prefix)
+    populate_cloud(creator, count, prefix)
 
 
 def populate_inference(project: Project, creator, count: int, prefix: str) -> None:
@@ -117,6 +118,22 @@ def populate_inference(project: Project, creator, count: int, prefix: str) -> No
             invocations=3,
         )
         ServingHost.objects.create(name=f"{prefix}-host-{i}")
+
+
+def populate_cloud(creator, count: int, prefix: str) -> None:
+    """AWS settings are one per project: a project of their own for each, with stored keys."""
+    from cloud.crypto import secret_encrypt
+    from cloud.models import AwsSettings
+
+    for i in range(count):
+        AwsSettings.objects.create(
+            project=Project.objects.create(name=f"{prefix}-aws-{i}", created_by=creator),
+            bucket=f"{prefix}-bucket-{i}",
+            role_arn="arn:aws:iam::123456789012:role/studio",
+            access_key_id="AKIAIOSFODNN7EXAMPLE",
+            secret_access_key_encrypted=secret_encrypt("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+            updated_by=creator,
+        )
 
 
 def our_admins() -> list[tuple[type, admin.ModelAdmin]]:
