@@ -65,4 +65,42 @@ urlpatterns = [
         tuning.TuningJobTrialListApi.as_view(),
         name="api-tuning-job-trials",
     ),
+    # Every kind: run it again under a new name, on either backend; its SageMaker request (sent, or a
+    # dry run).
+    path(
+        "processing-jobs/<str:name>/clone/",
+        processing.ProcessingJobCloneApi.as_view(),
+        name="api-processing-job-clone",
+    ),
+    path(
+        "processing-jobs/<str:name>/sagemaker-request/",
+        processing.ProcessingJobSageMakerRequestApi.as_view(),
+        name="api-processing-job-sagemaker-request",
+    ),
+    path(
+        "training-jobs/<str:name>/clone/",
+        training.TrainingJobCloneApi.as_view(),
+        name="api-training-job-clone",
+    ),
+    path(
+        "training-jobs/<str:name>/sagemaker-request/",
+        training.TrainingJobSageMakerRequestApi.as_view(),
+        name="api-training-job-sagemaker-request",
+    ),
+    path(
+        "transform-jobs/<str:name>/clone/",
+        transform.TransformJobCloneApi.as_view(),
+        name="api-transform-job-clone",
+    ),
+    path(
+        "transform-jobs/<str:name>/sagemaker-request/",
+        transform.TransformJobSageMakerRequestApi.as_view(),
+        name="api-transform-job-sagemaker-request",
+    ),
+    path("tuning-jobs/<str:name>/clone/", tuning.TuningJobCloneApi.as_view(), name="api-tuning-job-clone"),
+    path(
+        "tuning-jobs/<str:name>/sagemaker-request/",
+        tuning.TuningJobSageMakerRequestApi.as_view(),
+        name="api-tuning-job-sagemaker-request",
+    ),
 ]

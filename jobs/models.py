@@ -66,6 +66,11 @@ class JobKind(models.TextChoices):
     TRANSFORM = "transform", "Batch transform job"
 
 
+class Backend(models.TextChoices):
+    LOCAL = "local", "This machine (local)"
+    SAGEMAKER = "sagemaker", "Amazon SageMaker"
+
+
 class IllegalTransition(Exception):
     def __init__(self, job: Job, current: str, target: str) -> None:
         super().__init__(f"Job {job.name} is {current}; it cannot move to {target}.")
@@ -86,7 +91,7 @@ class Job(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    backend = models.CharField(max_length=32, default="local")
+    backend = models.CharField(max_length=32, choices=Backend.choices, default=Backend.LOCAL)
     # NULL, not "", for "no token": the unique constraint on tokens must ignore jobs without one.
     client_token = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     instance_type = models.CharField(max_length=32)
@@ -104,6 +109,8 @@ class Job(models.Model):
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="trials"
     )
     exit_code = models.IntegerField(null=True, blank=True)
+    # The sagemaker backend's side: the request sent, the job's ARN, and how far polling has read.
+    remote = models.JSONField(default=dict, blank=True)
     worker = models.CharField(max_length=255, blank=True, help_text="host:pid of the worker running it")
     log_size = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

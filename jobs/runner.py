@@ -24,6 +24,7 @@ from django.utils.module_loading import import_string
 
 from jobs.backends import BackendError, StopRequested, get_backend
 from jobs.models import (
+    Backend,
     IllegalTransition,
     Job,
     JobKind,
@@ -145,6 +146,12 @@ def job_execute(*, job_id: int) -> None:
         )
     except IllegalTransition as exc:
         logger.info("job not claimed", extra={"job": job.name, "reason": str(exc)})
+        return
+    if job.backend == Backend.SAGEMAKER:
+        # SageMaker runs it; a chain of short tasks follows it, so no worker waits for it.
+        from jobs.backends.sagemaker.driver import sagemaker_follow
+
+        sagemaker_follow(job)
         return
     if job.kind == JobKind.TUNING:
         # A tuning job runs no process of its own: it launches trials and follows them.
@@ -375,10 +382,15 @@ def jobs_reap() -> dict[str, int]:
     now = timezone.now()
     stale_before = now - timedelta(seconds=settings.STUDIO_HEARTBEAT_TIMEOUT_SECONDS)
     failed = 0
-    # Tuning jobs hold no worker, so they send no heartbeat; they are advanced below instead.
-    stale = Job.objects.filter(
-        status__in=[JobStatus.IN_PROGRESS, JobStatus.STOPPING], heartbeat_at__lt=stale_before
-    ).exclude(kind=JobKind.TUNING)
+    # Tuning jobs hold no worker, so they send no heartbeat; they are advanced below instead. Jobs
+    # on SageMaker keep running there whatever happens to a worker: they are followed again below.
+    stale = (
+        Job.objects.filter(
+            status__in=[JobStatus.IN_PROGRESS, JobStatus.STOPPING], heartbeat_at__lt=stale_before
+        )
+        .exclude(kind=JobKind.TUNING)
+        .exclude(backend=Backend.SAGEMAKER)
+    )
     for job in stale[:500]:
         seconds = int((now - job.heartbeat_at).total_seconds())
         reason = (
@@ -405,12 +417,16 @@ def jobs_reap() -> dict[str, int]:
         )
         job_enqueue(job)
         requeued += 1
+    from jobs.backends.sagemaker.driver import sagemaker_jobs_revive
     from jobs.tuning import tuning_advance
 
+    # A step of a SageMaker job's chain waits at most STUDIO_SAGEMAKER_POLL_MAX_SECONDS for the next.
+    quiet_before = stale_before - timedelta(seconds=settings.STUDIO_SAGEMAKER_POLL_MAX_SECONDS)
+    revived = sagemaker_jobs_revive(quiet_before)
     active_tuning = list(
-        Job.objects.filter(
-            kind=JobKind.TUNING, status__in=[JobStatus.IN_PROGRESS, JobStatus.STOPPING]
-        ).values_list("pk", flat=True)[:500]
+        Job.objects.filter(kind=JobKind.TUNING, status__in=[JobStatus.IN_PROGRESS, JobStatus.STOPPING])
+        .exclude(backend=Backend.SAGEMAKER)
+        .values_list("pk", flat=True)[:500]
     )
     for tuning_id in active_tuning:
         try:
@@ -418,4 +434,9 @@ def jobs_reap() -> dict[str, int]:
         except DatabaseError:
             # One tuning job's trouble must not keep the others waiting; the next pass tries again.
             logger.exception("tuning job could not advance", extra={"job_id": tuning_id})
-    return {"failed": failed, "requeued": requeued, "tuning_advanced": len(active_tuning)}
+    return {
+        "failed": failed,
+        "requeued": requeued,
+        "tuning_advanced": len(active_tuning),
+        "sagemaker_revived": revived,
+    }

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from django.db.models import Count, QuerySet
 from django.http import Http404
 
-from jobs.models import Job, JobEvaluation, JobLogChunk, JobMetric, JobStatus
+from jobs.models import Backend, Job, JobEvaluation, JobLogChunk, JobMetric, JobStatus
 from studio.models import Project
 
 LOG_PAGE_CHARS = 256 * 1024
@@ -54,6 +54,15 @@ def job_get(project: Project, kind: str, name: str) -> Job:
     if job is None:
         raise Http404(f"No {kind} job named {name!r} in {project.name}.")
     return job
+
+
+def job_sagemaker_of(job: Job) -> dict | None:
+    """Where a job on the sagemaker backend runs there: its SageMaker name, ARN, region and when it
+    was sent (None until sent); never the rest of ``Job.remote``. None for a job on this machine."""
+    if job.backend != Backend.SAGEMAKER:
+        return None
+    remote = job.remote or {}
+    return {key: remote.get(key) for key in ("name", "arn", "region", "sent_at")}
 
 
 def job_evaluation(job: Job) -> JobEvaluation | None:

@@ -24,3 +24,10 @@ def advance_tuning_job(tuning_job_id: int) -> None:
     from jobs.tuning import tuning_advance
 
     tuning_advance(tuning_job_id)
+
+
+@shared_task(name="jobs.follow_sagemaker", ignore_result=True)
+def follow_sagemaker_job(job_id: int, chain: str, delay: float = 0.0) -> None:
+    from jobs.backends.sagemaker.driver import sagemaker_step
+
+    sagemaker_step(job_id, chain, delay)

@@ -47,6 +47,7 @@ from jobs.algorithms.registry import HyperparameterError
 from jobs.models import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
+    Backend,
     IllegalTransition,
     Job,
     JobKind,
@@ -401,6 +402,8 @@ def _advance(tuning_job_id: int) -> None:
         )
         if tuning is None or tuning.status not in (JobStatus.IN_PROGRESS, JobStatus.STOPPING):
             return
+        if tuning.backend == Backend.SAGEMAKER:
+            return  # SageMaker launches its trials; jobs.backends.sagemaker follows them
         config = tuning.spec
         rows = trial_rows([tuning.pk], {tuning.pk: config["objective"]["metric_name"]})
         active = [row for row in rows if row["status"] in ACTIVE_STATUSES]

@@ -26,6 +26,11 @@ urlpatterns = [
         processing.processing_job_stop,
         name="processing-stop",
     ),
+    path(
+        "projects/<str:project>/jobs/processing/<str:name>/clone/",
+        processing.processing_job_clone,
+        name="processing-clone",
+    ),
     # Training: the form and the comparison sit outside training/<name>/, so a job may be named
     # "new" or "compare" and still have its page.
     path("projects/<str:project>/jobs/new/training/", training.training_job_create, name="training-create"),
@@ -46,6 +51,11 @@ urlpatterns = [
         "projects/<str:project>/jobs/training/<str:name>/stop/",
         training.training_job_stop,
         name="training-stop",
+    ),
+    path(
+        "projects/<str:project>/jobs/training/<str:name>/clone/",
+        training.training_job_clone,
+        name="training-clone",
     ),
     path(
         "projects/<str:project>/jobs/training/<str:name>/outputs/<str:output>/",
@@ -73,6 +83,11 @@ urlpatterns = [
         name="transform-stop",
     ),
     path(
+        "projects/<str:project>/jobs/transform/<str:name>/clone/",
+        transform.transform_job_clone,
+        name="transform-clone",
+    ),
+    path(
         "projects/<str:project>/jobs/transform/<str:name>/outputs/<path:path>",
         transform.transform_job_output,
         name="transform-output",
@@ -96,5 +111,10 @@ urlpatterns = [
         "projects/<str:project>/jobs/tuning/<str:name>/stop/",
         tuning.tuning_job_stop_view,
         name="tuning-stop",
+    ),
+    path(
+        "projects/<str:project>/jobs/tuning/<str:name>/clone/",
+        tuning.tuning_job_clone_view,
+        name="tuning-clone",
     ),
 ]

@@ -96,6 +96,20 @@ ROUTES = [
     Route("POST",   "/api/v1/projects/{project}/transform-jobs/{job}/stop/",    Permission.OPERATE, 202),
     Route("GET",    "/api/v1/projects/{project}/transform-jobs/{job}/logs/",    Permission.VIEW,    200),
     Route("GET",    "/api/v1/projects/{project}/transform-jobs/{job}/metrics/", Permission.VIEW,    200),
+    # every job kind: run it again (here on this machine), and its SageMaker request (a dry run that
+    # says the project has no AWS settings)
+    Route("POST",   "/api/v1/projects/{project}/processing-jobs/{job}/clone/",  Permission.CREATE,  201),
+    Route("GET",    "/api/v1/projects/{project}/processing-jobs/{job}/sagemaker-request/",
+                                                                                Permission.VIEW,    200),
+    Route("POST",   "/api/v1/projects/{project}/training-jobs/{job}/clone/",    Permission.CREATE,  201),
+    Route("GET",    "/api/v1/projects/{project}/training-jobs/{job}/sagemaker-request/",
+                                                                                Permission.VIEW,    200),
+    Route("POST",   "/api/v1/projects/{project}/transform-jobs/{job}/clone/",   Permission.CREATE,  201),
+    Route("GET",    "/api/v1/projects/{project}/transform-jobs/{job}/sagemaker-request/",
+                                                                                Permission.VIEW,    200),
+    Route("POST",   "/api/v1/projects/{project}/tuning-jobs/{job}/clone/",      Permission.CREATE,  201),
+    Route("GET",    "/api/v1/projects/{project}/tuning-jobs/{job}/sagemaker-request/",
+                                                                                Permission.VIEW,    200),
     # inference ({job} is also an unused model with a pickle to trust, an unused endpoint config, and an
     # InService endpoint of another config)
     Route("GET",    "/api/v1/projects/{project}/models/",                       Permission.VIEW,    200),
@@ -155,6 +169,11 @@ ROUTES = [
                                                                                 Permission.CREATE,  201),
     Route("GET",    "/api/v1/projects/{project}/datasets/{dataset}/recipes/{recipe}/export/",
                                                                                 Permission.VIEW,    200),
+    # AWS settings (none saved: GET answers the defaults, and the check says what is missing)
+    Route("GET",    "/api/v1/projects/{project}/aws-settings/",                 Permission.VIEW,    200),
+    Route("PUT",    "/api/v1/projects/{project}/aws-settings/",                 Permission.MANAGE,  200),
+    Route("PATCH",  "/api/v1/projects/{project}/aws-settings/",                 Permission.MANAGE,  200),
+    Route("POST",   "/api/v1/projects/{project}/aws-settings/check/",           Permission.MANAGE,  200),
 ]
 # fmt: on
 
@@ -190,6 +209,22 @@ BODIES = {
     ),
     ("POST", "/api/v1/projects/{project}/transform-jobs/"): lambda: (
         {"name": "matrix-transform", "model": "transform-model", "input_uri": "dataset://existing-data/1"},
+        "json",
+    ),
+    ("POST", "/api/v1/projects/{project}/processing-jobs/{job}/clone/"): lambda: (
+        {"name": "matrix-clone", "backend": "local"},
+        "json",
+    ),
+    ("POST", "/api/v1/projects/{project}/training-jobs/{job}/clone/"): lambda: (
+        {"name": "matrix-clone", "backend": "local"},
+        "json",
+    ),
+    ("POST", "/api/v1/projects/{project}/transform-jobs/{job}/clone/"): lambda: (
+        {"name": "matrix-clone", "backend": "local"},
+        "json",
+    ),
+    ("POST", "/api/v1/projects/{project}/tuning-jobs/{job}/clone/"): lambda: (
+        {"name": "matrix-clone", "backend": "local"},
         "json",
     ),
     ("POST", "/api/v1/projects/{project}/models/"): lambda: (
@@ -250,6 +285,14 @@ BODIES = {
     ("POST", "/api/v1/projects/{project}/datasets/{dataset}/versions/"): lambda: (
         {"file": SimpleUploadedFile("more.csv", b"a,b\n5,6\n")},
         "multipart",
+    ),
+    ("PUT", "/api/v1/projects/{project}/aws-settings/"): lambda: (
+        {"region": "eu-west-1", "bucket": "matrix-bucket"},
+        "json",
+    ),
+    ("PATCH", "/api/v1/projects/{project}/aws-settings/"): lambda: (
+        {"role_arn": "arn:aws:iam::123456789012:role/matrix"},
+        "json",
     ),
 }
 

@@ -1,5 +1,6 @@
 """What the job API views share: the list, detail, stop, logs and metrics of one job kind (a subclass
-names the kind and its serializers), and the status filter."""
+names the kind and its serializers), its clone on either backend and its SageMaker request, and the
+status filter."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from jobs import selectors, services
-from jobs.models import JobStatus
-from jobs.serializers.common import JobLogSerializer
+from jobs.models import Job, JobStatus
+from jobs.serializers.common import JobCloneSerializer, JobLogSerializer, SageMakerRequestSerializer
+from jobs.services.clone import clone_name_suggestion, job_clone
 from studio.api import ProjectScopedView
 from studio.roles import Permission
 
@@ -28,6 +30,20 @@ def job_list_schema(view: type) -> type:
     return extend_schema_view(
         get=extend_schema(parameters=JOB_FILTERS),
         post=extend_schema(request=view.create_serializer, responses={201: detail, 200: detail}),
+    )(view)
+
+
+def job_clone_schema(view: type) -> type:
+    """Document a kind's clone view: its request, and the new job it answers with."""
+    return extend_schema_view(
+        post=extend_schema(
+            request=JobCloneSerializer,
+            responses={201: view.detail_serializer},
+            description=(
+                "Run the job again under a new name, on this machine (local) or on SageMaker: the same "
+                "definition, with only the outputs named after the job moved to the new name."
+            ),
+        )
     )(view)
 
 
@@ -51,6 +67,10 @@ class JobKindMixin:
 
     def job(self):
         return selectors.job_get(self.project, self.kind, self.kwargs["name"])
+
+    def detail(self, job: Job) -> dict:
+        """The job as this kind's detail serializer describes it."""
+        return self.detail_serializer(job).data
 
 
 class JobListApi(JobKindMixin, ProjectScopedView):
@@ -153,3 +173,38 @@ class JobMetricsApi(JobKindMixin, ProjectScopedView):
                 "final_metrics": selectors.job_final_metrics(series),
             }
         )
+
+
+class JobCloneApi(JobKindMixin, ProjectScopedView):
+    # Creating a job: the editor's permission, like a create.
+    def get_serializer_class(self) -> type:
+        return self.detail_serializer
+
+    def post(self, request: Request, project: str, name: str) -> Response:
+        data = JobCloneSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        job = self.job()
+        backend = data.validated_data["backend"] or job.backend
+        clone = job_clone(
+            job=job,
+            user=request.user,
+            name=data.validated_data["name"] or clone_name_suggestion(job, backend),
+            backend=backend,
+        )
+        return Response(self.detail(clone), status=status.HTTP_201_CREATED)
+
+
+class JobSageMakerRequestApi(JobKindMixin, ProjectScopedView):
+    def get_serializer_class(self) -> type:
+        return SageMakerRequestSerializer
+
+    @extend_schema(
+        description=(
+            "The SageMaker request of the job: the one sent (sent: true) for a job on SageMaker, else "
+            "a dry run that uploads and sends nothing (error says why none could be built)."
+        )
+    )
+    def get(self, request: Request, project: str, name: str) -> Response:
+        from jobs.backends.sagemaker.driver import sagemaker_request_preview  # the driver imports services
+
+        return Response(sagemaker_request_preview(self.job()))

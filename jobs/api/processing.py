@@ -1,13 +1,17 @@
-"""Processing-job API: create, list, describe, stop, and read a job's logs and metrics."""
+"""Processing-job API: create, list, describe, stop, clone (on either backend), its SageMaker request,
+and read a job's logs and metrics."""
 
 from __future__ import annotations
 
 from jobs.api.common import (
+    JobCloneApi,
     JobDetailApi,
     JobListApi,
     JobLogsApi,
     JobMetricsApi,
+    JobSageMakerRequestApi,
     JobStopApi,
+    job_clone_schema,
     job_list_schema,
 )
 from jobs.models import JobKind
@@ -39,4 +43,13 @@ class ProcessingJobLogsApi(_Processing, JobLogsApi):
 
 
 class ProcessingJobMetricsApi(_Processing, JobMetricsApi):
+    pass
+
+
+@job_clone_schema
+class ProcessingJobCloneApi(_Processing, JobCloneApi):
+    pass
+
+
+class ProcessingJobSageMakerRequestApi(_Processing, JobSageMakerRequestApi):
     pass

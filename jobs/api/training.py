@@ -1,5 +1,5 @@
-"""Training-job API: create, list, describe, stop, read a job's logs, metrics and evaluation; and the
-catalogue of built-in algorithms."""
+"""Training-job API: create, list, describe, stop, clone (on either backend), its SageMaker request,
+read a job's logs, metrics and evaluation; and the catalogue of built-in algorithms."""
 
 from __future__ import annotations
 
@@ -12,12 +12,15 @@ from rest_framework.response import Response
 
 from jobs.algorithms.registry import ALGORITHMS, UnknownAlgorithm, algorithm_get
 from jobs.api.common import (
+    JobCloneApi,
     JobDetailApi,
     JobKindMixin,
     JobListApi,
     JobLogsApi,
     JobMetricsApi,
+    JobSageMakerRequestApi,
     JobStopApi,
+    job_clone_schema,
     job_list_schema,
 )
 from jobs.models import JobKind
@@ -54,6 +57,15 @@ class TrainingJobLogsApi(_Training, JobLogsApi):
 
 
 class TrainingJobMetricsApi(_Training, JobMetricsApi):
+    pass
+
+
+@job_clone_schema
+class TrainingJobCloneApi(_Training, JobCloneApi):
+    pass
+
+
+class TrainingJobSageMakerRequestApi(_Training, JobSageMakerRequestApi):
     pass
 
 

@@ -1,5 +1,5 @@
-"""Batch transform job API: create, list, describe, stop, and read a job's logs (and metrics, which
-the live page polls like every job kind's)."""
+"""Batch transform job API: create, list, describe, stop, clone (on either backend), its SageMaker
+request, and read a job's logs (and metrics, which the live page polls like every job kind's)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from jobs.api.common import (
+    JobCloneApi,
     JobDetailApi,
     JobListApi,
     JobLogsApi,
     JobMetricsApi,
+    JobSageMakerRequestApi,
     JobStopApi,
+    job_clone_schema,
     job_list_schema,
 )
 from jobs.models import JobKind
@@ -61,4 +64,13 @@ class TransformJobLogsApi(_Transform, JobLogsApi):
 
 
 class TransformJobMetricsApi(_Transform, JobMetricsApi):
+    pass
+
+
+@job_clone_schema
+class TransformJobCloneApi(_Transform, JobCloneApi):
+    pass
+
+
+class TransformJobSageMakerRequestApi(_Transform, JobSageMakerRequestApi):
     pass

@@ -1,4 +1,5 @@
-"""Tuning-job API: create, list, describe, stop, and the table of a job's training jobs."""
+"""Tuning-job API: create, list, describe, stop, clone (on either backend), its SageMaker request,
+and the table of a job's training jobs."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from jobs import selectors
-from jobs.api.common import JOB_FILTERS, JobKindMixin, unknown_status
+from jobs.api.common import (
+    JOB_FILTERS,
+    JobCloneApi,
+    JobKindMixin,
+    JobSageMakerRequestApi,
+    job_clone_schema,
+    unknown_status,
+)
 from jobs.models import JobKind
 from jobs.serializers.tuning import (
     TuningJobCreateSerializer,
@@ -42,6 +50,7 @@ def api_errors(error: ValidationError) -> dict:
 
 class _Tuning(JobKindMixin):
     kind = JobKind.TUNING
+    detail_serializer = TuningJobDetailSerializer
 
     def detail(self, job) -> dict:
         return TuningJobDetailSerializer(job, context={"overview": {job.pk: tuning_overview(job)}}).data
@@ -119,3 +128,12 @@ class TuningJobTrialListApi(_Tuning, ProjectScopedView):
         if wanted := request.query_params.get("status"):
             trials = trials.filter(status=wanted)
         return self.paginated(trials, TuningTrialSerializer)
+
+
+@job_clone_schema
+class TuningJobCloneApi(_Tuning, JobCloneApi):
+    pass
+
+
+class TuningJobSageMakerRequestApi(_Tuning, JobSageMakerRequestApi):
+    pass

@@ -3,6 +3,7 @@
 ``common`` holds the line parsing and choices they share; one module per job kind holds its form.
 """
 
+from jobs.forms.clone import JobCloneForm
 from jobs.forms.common import (
     JobFilterForm,
     form_lines,
@@ -16,6 +17,7 @@ from jobs.forms.tuning import TuningJobForm, parse_range_lines
 
 __all__ = [
     "TRAINING_CHANNELS",
+    "JobCloneForm",
     "JobFilterForm",
     "ProcessingJobForm",
     "TrainingJobForm",

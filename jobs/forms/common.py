@@ -11,7 +11,7 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from jobs.models import JobKind, JobStatus
+from jobs.models import Backend, JobKind, JobStatus
 from studio.instance_types import InstanceType, instance_types_for
 
 LINE_HELP = "One per line."
@@ -112,6 +112,22 @@ def max_runtime_placeholder(form: forms.Form) -> None:
     # Read per request, not at import: settings may differ between processes and tests.
     default = settings.STUDIO_DEFAULT_MAX_RUNTIME_SECONDS
     form.fields["max_runtime_seconds"].widget.attrs["placeholder"] = str(default)
+
+
+def backend_field() -> forms.ChoiceField:
+    """Where the job runs; ``backend_initial`` preselects the install's default. Left out of a
+    request, the service picks that default too."""
+    return forms.ChoiceField(
+        label="Compute backend",
+        choices=Backend.choices,
+        required=False,
+        help_text="Amazon SageMaker runs the job in the project's AWS account (see its AWS settings).",
+    )
+
+
+def backend_initial(form: forms.Form) -> None:
+    """Preselect the install's default backend (read per request, like the max runtime's default)."""
+    form.fields["backend"].initial = settings.STUDIO_DEFAULT_BACKEND
 
 
 class JobFilterForm(forms.Form):

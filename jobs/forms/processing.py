@@ -8,6 +8,8 @@ from frontend.forms import ServiceErrorsMixin
 from jobs.forms.common import (
     LINE_HELP,
     METRIC_DEFINITIONS_HELP,
+    backend_field,
+    backend_initial,
     environment_field,
     form_channels,
     form_lines,
@@ -35,6 +37,7 @@ class ProcessingJobForm(ServiceErrorsMixin, forms.Form):
         widget=forms.ClearableFileInput(attrs={"accept": ".py,text/x-python"}),
     )
     instance_type = forms.ChoiceField(choices=instance_type_choices, initial="ml.m5.large")
+    backend = backend_field()
     inputs = lines_field(
         (
             "name=uri per line, where uri is an artifact URI or a dataset version "
@@ -55,6 +58,7 @@ class ProcessingJobForm(ServiceErrorsMixin, forms.Form):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         max_runtime_placeholder(self)
+        backend_initial(self)
 
     def clean_inputs(self) -> list[dict]:
         return form_channels(self.cleaned_data["inputs"], example="data=file:///…/train.csv")

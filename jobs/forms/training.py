@@ -14,6 +14,8 @@ from frontend.forms import ServiceErrorsMixin
 from jobs.algorithms.registry import ALGORITHMS, Hyperparameter
 from jobs.forms.common import (
     METRIC_DEFINITIONS_HELP,
+    backend_field,
+    backend_initial,
     environment_field,
     form_metric_definitions,
     form_unique_pairs,
@@ -130,6 +132,7 @@ class TrainingJobForm(ServiceErrorsMixin, forms.Form):
     metric_definitions = lines_field(METRIC_DEFINITIONS_HELP, "train:loss=loss=([0-9.]+)")
     instance_type = forms.ChoiceField(choices=training_instance_type_choices, initial="ml.m5.large")
     instance_count = forms.IntegerField(min_value=1, initial=1)
+    backend = backend_field()
     max_runtime_seconds = max_runtime_field()
     checkpoint_uri = forms.CharField(
         required=False,
@@ -141,6 +144,7 @@ class TrainingJobForm(ServiceErrorsMixin, forms.Form):
     def __init__(self, *args, dataset_versions: list[tuple[str, str]] = (), **kwargs) -> None:
         super().__init__(*args, **kwargs)
         max_runtime_placeholder(self)
+        backend_initial(self)
         version_choices = [("", "—"), *dataset_versions]
         for channel in TRAINING_CHANNELS:
             self.fields[f"channel_{channel}_dataset"] = forms.ChoiceField(
@@ -252,6 +256,7 @@ class TrainingJobForm(ServiceErrorsMixin, forms.Form):
             "max_runtime_seconds": data["max_runtime_seconds"],
             "checkpoint_uri": data["checkpoint_uri"].strip(),
             "environment": data["environment"],
+            "backend": data["backend"],
         }
         if data["source_kind"] == BUILTIN:
             return {

@@ -7,6 +7,8 @@ from django import forms
 from endpoints.inference import codecs
 from frontend.forms import ServiceErrorsMixin
 from jobs.forms.common import (
+    backend_field,
+    backend_initial,
     environment_field,
     form_unique_pairs,
     instance_type_choices,
@@ -87,6 +89,7 @@ class TransformJobForm(ServiceErrorsMixin, forms.Form):
         widget=forms.TextInput(attrs={"placeholder": "<project>/transform-jobs/<name>/output"}),
     )
     instance_type = forms.ChoiceField(choices=transform_instance_type_choices, initial="ml.m5.large")
+    backend = backend_field()
     max_runtime_seconds = max_runtime_field()
     environment = environment_field()
 
@@ -94,6 +97,7 @@ class TransformJobForm(ServiceErrorsMixin, forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["model"].choices = [("", "Pick a model"), *models]
         max_runtime_placeholder(self)
+        backend_initial(self)
 
     def clean_environment(self) -> dict[str, str]:
         return form_unique_pairs(

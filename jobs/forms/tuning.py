@@ -11,6 +11,8 @@ from django.core.exceptions import ValidationError
 from frontend.forms import ServiceErrorsMixin
 from jobs.algorithms.registry import ALGORITHMS
 from jobs.forms.common import (
+    backend_field,
+    backend_initial,
     form_channels,
     form_lines,
     form_metric_definitions,
@@ -80,6 +82,7 @@ class TuningJobForm(ServiceErrorsMixin, forms.Form):
     )
     entry_point = forms.CharField(required=False, help_text="The script to run inside an archive.")
     instance_type = forms.ChoiceField(choices=training_instance_type_choices, initial="ml.m5.large")
+    backend = backend_field()
     channels = lines_field(
         "name=uri per line: a dataset version (dataset://name/3, dataset://name) or artifact URI.",
         "train=dataset://churn\nvalidation=dataset://churn-val",
@@ -143,6 +146,10 @@ class TuningJobForm(ServiceErrorsMixin, forms.Form):
         label="Max runtime of the tuning job (seconds)",
         help_text="Empty: 30 days.",
     )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        backend_initial(self)
 
     def clean_channels(self) -> list[dict]:
         return form_channels(self.cleaned_data["channels"], example="train=dataset://churn")

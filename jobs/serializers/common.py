@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from jobs.models import Job, JobStatusEvent
+from jobs.models import Backend, Job, JobStatusEvent
+from jobs.selectors import job_sagemaker_of
 
 # Fields of the descriptions of every job kind, in the order they list them.
 JOB_IDENTITY_FIELDS = ["name", "uuid", "project"]
@@ -54,6 +56,20 @@ class ListOfObjects(JSONValueField):
         if any(not isinstance(item, dict) for item in data):
             raise serializers.ValidationError("Each item must be a JSON object.")
         return data
+
+
+def backend_field() -> serializers.ChoiceField:
+    """The compute backend of a create request: empty for the install's default."""
+    return serializers.ChoiceField(
+        choices=Backend.choices,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=(
+            "local (this machine) or sagemaker (the project's AWS account; needs its AWS settings). "
+            "Empty: the install's default."
+        ),
+    )
 
 
 class JobCreateSerializer(serializers.Serializer):
@@ -99,3 +115,52 @@ class JobHistorySerializer(serializers.Serializer):
 
     def get_final_metrics(self, job: Job) -> list[dict]:
         return self.context.get("final_metrics", [])
+
+
+class SageMakerJobSerializer(serializers.Serializer):
+    """Where a job runs on SageMaker: its name there, its ARN and region once sent."""
+
+    name = serializers.CharField(allow_null=True)
+    arn = serializers.CharField(allow_null=True)
+    region = serializers.CharField(allow_null=True)
+    sent_at = serializers.DateTimeField(allow_null=True)
+
+
+class SageMakerFieldMixin(serializers.Serializer):
+    # A detail serializer's ``sagemaker``: null for a job on this machine.
+    sagemaker = serializers.SerializerMethodField()
+
+    @extend_schema_field(SageMakerJobSerializer(allow_null=True))
+    def get_sagemaker(self, job: Job) -> dict | None:
+        return job_sagemaker_of(job)
+
+
+class JobCloneSerializer(serializers.Serializer):
+    """Run a job again under a new name, on this machine or on SageMaker; nothing else changes."""
+
+    name = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=63,
+        help_text="The new job's name. Empty: <name>-<backend>.",
+    )
+    backend = serializers.ChoiceField(
+        choices=Backend.choices,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="local or sagemaker (needs the project's AWS settings). Empty: the job's own backend.",
+    )
+
+
+class SageMakerRequestSerializer(serializers.Serializer):
+    """The SageMaker request of a job: the one sent (``sent``), or a dry run that uploads nothing."""
+
+    operation = serializers.CharField(help_text="CreateTrainingJob, CreateProcessingJob, ...")
+    request = serializers.JSONField(allow_null=True, help_text="The request's JSON, as boto3 sends it.")
+    prerequisites = serializers.ListField(
+        child=serializers.JSONField(), help_text='Calls made first: [{"operation": "CreateModel", ...}].'
+    )
+    sent = serializers.BooleanField()
+    error = serializers.CharField(help_text="Why no request could be built (e.g. no AWS settings).")

@@ -13,6 +13,8 @@ from jobs.serializers.common import (
     JobHistorySerializer,
     JobModelSerializer,
     ListOfObjects,
+    SageMakerFieldMixin,
+    backend_field,
     optional_json,
 )
 
@@ -42,6 +44,7 @@ class ProcessingJobCreateSerializer(JobCreateSerializer):
     instance_type = serializers.CharField(required=False, default="ml.m5.large")
     instance_count = serializers.IntegerField(required=False, default=1)
     max_runtime_seconds = serializers.IntegerField(required=False, allow_null=True, default=None)
+    backend = backend_field()
     client_token = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
 
 
@@ -85,6 +88,13 @@ class JobSerializer(JobModelSerializer):
         return job.spec.get("entrypoint")
 
 
-class JobDetailSerializer(JobSerializer, JobHistorySerializer):
+class JobDetailSerializer(JobSerializer, JobHistorySerializer, SageMakerFieldMixin):
     class Meta(JobSerializer.Meta):
-        fields = [*JobSerializer.Meta.fields, "heartbeat_at", "worker", "status_history", "final_metrics"]
+        fields = [
+            *JobSerializer.Meta.fields,
+            "sagemaker",
+            "heartbeat_at",
+            "worker",
+            "status_history",
+            "final_metrics",
+        ]

@@ -13,6 +13,8 @@ from jobs.serializers.common import (
     JobHistorySerializer,
     JobModelSerializer,
     ListOfObjects,
+    SageMakerFieldMixin,
+    backend_field,
     optional_json,
 )
 
@@ -58,6 +60,17 @@ class TrainingJobCreateSerializer(JobCreateSerializer):
     checkpoint_uri = serializers.CharField(required=False, allow_blank=True, default="")
     environment = optional_json(dict)
     tags = optional_json(dict)
+    backend = backend_field()
+    managed_spot = serializers.BooleanField(
+        required=False, default=False, help_text="SageMaker only: train on spare (spot) capacity."
+    )
+    max_wait_seconds = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        help_text="With managed_spot: how long to wait for spot capacity and run (≥ max_runtime_seconds).",
+    )
     client_token = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
 
     def validate_channels(self, channels: list[dict]) -> list[dict]:
@@ -79,6 +92,8 @@ class TrainingJobSerializer(JobModelSerializer):
     hyperparameters = serializers.JSONField(source="spec.hyperparameters")
     environment = serializers.JSONField(source="spec.environment")
     checkpoint_uri = serializers.SerializerMethodField()
+    managed_spot = serializers.SerializerMethodField()
+    max_wait_seconds = serializers.SerializerMethodField()
     model_artifact = serializers.SerializerMethodField()
     tuning_job = serializers.SlugRelatedField(slug_field="name", read_only=True)
 
@@ -100,6 +115,8 @@ class TrainingJobSerializer(JobModelSerializer):
             "environment",
             "tags",
             "backend",
+            "managed_spot",
+            "max_wait_seconds",
             "tuning_job",
             "created_by",
             *JOB_TIME_FIELDS,
@@ -117,17 +134,24 @@ class TrainingJobSerializer(JobModelSerializer):
     def get_checkpoint_uri(self, job: Job) -> str:
         return job.spec.get("checkpoint_uri", "")
 
+    def get_managed_spot(self, job: Job) -> bool:
+        return bool(job.spec.get("managed_spot", False))
+
+    def get_max_wait_seconds(self, job: Job) -> int | None:
+        return job.spec.get("max_wait_seconds")
+
     def get_model_artifact(self, job: Job) -> dict | None:
         """SageMaker's ModelArtifacts: the model.tar.gz and its SHA-256, once the job completed."""
         return next((item for item in job.outputs if item.get("name") == "model"), None)
 
 
-class TrainingJobDetailSerializer(TrainingJobSerializer, JobHistorySerializer):
+class TrainingJobDetailSerializer(TrainingJobSerializer, JobHistorySerializer, SageMakerFieldMixin):
     has_evaluation = serializers.SerializerMethodField()
 
     class Meta(TrainingJobSerializer.Meta):
         fields = [
             *TrainingJobSerializer.Meta.fields,
+            "sagemaker",
             "heartbeat_at",
             "worker",
             "status_history",

@@ -12,6 +12,8 @@ from jobs.serializers.common import (
     JobCreateSerializer,
     JobHistorySerializer,
     JobModelSerializer,
+    SageMakerFieldMixin,
+    backend_field,
     optional_json,
 )
 
@@ -60,6 +62,7 @@ class TransformJobCreateSerializer(JobCreateSerializer):
     max_runtime_seconds = serializers.IntegerField(required=False, allow_null=True, default=None)
     environment = optional_json(dict)
     tags = optional_json(dict)
+    backend = backend_field()
     client_token = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
 
     def service_arguments(self) -> dict:
@@ -131,13 +134,14 @@ class TransformJobSerializer(JobModelSerializer):
         }
 
 
-class TransformJobDetailSerializer(TransformJobSerializer, JobHistorySerializer):
+class TransformJobDetailSerializer(TransformJobSerializer, JobHistorySerializer, SageMakerFieldMixin):
     model = serializers.JSONField(source="spec.model")
 
     class Meta(TransformJobSerializer.Meta):
         fields = [
             *TransformJobSerializer.Meta.fields,
             "model",
+            "sagemaker",
             "heartbeat_at",
             "worker",
             "status_history",

@@ -14,6 +14,7 @@ from jobs.serializers.common import (
     JobEventSerializer,
     JobModelSerializer,
     JSONValueField,
+    SageMakerFieldMixin,
     optional_json,
 )
 from jobs.serializers.training import TrainingJobCreateSerializer
@@ -53,6 +54,8 @@ class TuningJobCreateSerializer(TrainingJobCreateSerializer):
     )
     hyperparameters = None  # a tuning job has static_hyperparameters instead
     checkpoint_uri = None  # trials must not share a checkpoint folder
+    managed_spot = None  # a training job's own options, not a tuning job's
+    max_wait_seconds = None
     static_hyperparameters = optional_json(dict, help_text="Hyperparameters every training job gets.")
     max_runtime_seconds = serializers.IntegerField(
         required=False, allow_null=True, default=None, help_text="Each training job's MaxRuntimeInSeconds."
@@ -208,6 +211,7 @@ class TuningJobSerializer(JobModelSerializer):
             "objective_status_counters",
             "best_training_job",
             "tags",
+            "backend",
             "created_by",
             *JOB_TIME_FIELDS,
         ]
@@ -228,7 +232,7 @@ class TuningJobSerializer(JobModelSerializer):
         return self._overview(job).get("best_training_job") or job.spec.get("best_training_job")
 
 
-class TuningJobDetailSerializer(TuningJobSerializer):
+class TuningJobDetailSerializer(TuningJobSerializer, SageMakerFieldMixin):
     training_job_definition = serializers.SerializerMethodField()
     parameter_importances = serializers.SerializerMethodField()
     status_history = JobEventSerializer(source="events", many=True, read_only=True)
@@ -236,6 +240,7 @@ class TuningJobDetailSerializer(TuningJobSerializer):
     class Meta(TuningJobSerializer.Meta):
         fields = [
             *TuningJobSerializer.Meta.fields,
+            "sagemaker",
             "training_job_definition",
             "parameter_importances",
             "status_history",

@@ -15,7 +15,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from jobs.models import IllegalTransition, Job, JobKind, JobStatus, JobStatusEvent, SecondaryStatus
+from jobs.models import Backend, IllegalTransition, Job, JobKind, JobStatus, JobStatusEvent, SecondaryStatus
 from studio.artifacts import (
     ArtifactError,
     StoredObject,
@@ -76,6 +76,31 @@ def check_name(errors: Errors, project: Project, kind: str, name: str) -> None:
         )
 
 
+# SageMaker's own limits where the local backend's are narrower.
+SAGEMAKER_MAX_INSTANCES = 100
+
+
+def check_backend(errors: Errors, project: Project, backend: str | None) -> str:
+    """The job's compute backend: ``local``, ``sagemaker`` (the project needs its AWS settings), or
+    the install's default when none is named."""
+    backend = backend or settings.STUDIO_DEFAULT_BACKEND
+    if backend not in Backend.values:
+        errors.add("backend", f"Use one of {', '.join(Backend.values)}; not {backend!r}.")
+        return backend
+    if backend == Backend.SAGEMAKER:
+        from cloud.clients import AwsNotConfigured, aws_settings_of  # cloud builds on jobs' settings
+
+        try:
+            aws_settings_of(project)
+        except AwsNotConfigured as exc:
+            errors.add("backend", str(exc))
+    return backend
+
+
+def max_instances_for(backend: str, local_max: int) -> int:
+    return SAGEMAKER_MAX_INSTANCES if backend == Backend.SAGEMAKER else local_max
+
+
 def check_resources(
     errors: Errors,
     instance_type: str,
@@ -92,7 +117,7 @@ def check_resources(
     if not 1 <= instance_count <= max_instances:
         errors.add(
             "instance_count",
-            "The local backend runs processing jobs on exactly one instance."
+            f"The local backend runs {role} jobs on exactly one instance."
             if max_instances == 1
             else f"Use between 1 and {max_instances} instances.",
         )
@@ -262,10 +287,23 @@ def job_for_token(project: Project, kind: str, client_token: str | None, fingerp
     return job
 
 
+def _check_sagemaker_request(fields: dict) -> None:
+    """A job for SageMaker is refused now, not at run time, when its request cannot be built (an
+    algorithm SageMaker does not offer in the region, one of Studio's own modules, ...)."""
+    from jobs.backends.sagemaker.driver import sagemaker_request_preview  # the driver imports services
+
+    preview = sagemaker_request_preview(Job(**{key: value for key, value in fields.items() if key != "uuid"}))
+    if preview["error"]:
+        raise ValidationError({"backend": preview["error"]})
+
+
 def job_insert(*, script: StoredObject | None = None, **fields: object) -> Job:
     """Create the job row with its first event, audit it, and queue it once the transaction commits."""
+    fields["backend"] = fields.get("backend") or settings.STUDIO_DEFAULT_BACKEND
+    if fields["backend"] == Backend.SAGEMAKER:
+        _check_sagemaker_request(fields)
     with transaction.atomic():
-        job = Job.objects.create(backend=settings.STUDIO_DEFAULT_BACKEND, **fields)
+        job = Job.objects.create(**fields)
         JobStatusEvent.objects.create(
             job=job, status=job.status, secondary_status=job.secondary_status, message="Job created"
         )
@@ -279,7 +317,7 @@ def job_insert(*, script: StoredObject | None = None, **fields: object) -> Job:
             target_type=f"{job.kind}-job",
             target_name=job.name,
             project=job.project,
-            details={"instance_type": job.instance_type},
+            details={"instance_type": job.instance_type, "backend": job.backend},
         )
         job_enqueue(job)
     return job
@@ -304,6 +342,10 @@ def job_insert_once(
         job = job_insert(
             project=project, kind=kind, name=name, client_token=client_token or None, script=script, **fields
         )
+    except ValidationError:
+        if script is not None:
+            store_for(script.uri).delete(script.uri)
+        raise
     except IntegrityError as exc:
         if script is not None:
             store_for(script.uri).delete(script.uri)
@@ -347,5 +389,9 @@ def job_stop(*, job: Job, user: AbstractBaseUser | None) -> Job:
             target_name=job.name,
             project=job.project,
         )
+        if job.backend == Backend.SAGEMAKER and job.status == JobStatus.STOPPING:
+            from jobs.backends.sagemaker.driver import sagemaker_follow_soon
+
+            sagemaker_follow_soon(job)  # forwards the stop to SageMaker now, not at the next poll
         return job
     raise ValidationError({"status": f"The job is {job.status} and could not be stopped; try again."})

@@ -14,6 +14,7 @@ from jobs.models import Job, JobKind
 from jobs.services.common import (
     Errors,
     check_arguments,
+    check_backend,
     check_environment,
     check_inputs,
     check_metric_definitions,
@@ -23,6 +24,7 @@ from jobs.services.common import (
     check_script_file,
     job_for_token,
     job_insert_once,
+    max_instances_for,
     max_runtime_or_default,
     request_fingerprint,
     upload_read,
@@ -49,6 +51,7 @@ def processing_job_create(
     max_runtime_seconds: int | None = None,
     metric_definitions: list[dict] | None = None,
     client_token: str | None = None,
+    backend: str = "",
 ) -> tuple[Job, bool]:
     """Validate a processing-job request, store its script, create the job and queue it.
 
@@ -69,6 +72,7 @@ def processing_job_create(
         instance_count=instance_count,
         max_runtime_seconds=max_runtime_seconds,
         metric_definitions=metric_definitions,
+        backend=backend,
     )
     existing = job_for_token(project, kind, client_token, fingerprint)
     if existing is not None:
@@ -79,7 +83,10 @@ def processing_job_create(
 
     errors = Errors()
     check_name(errors, project, kind, name)
-    check_resources(errors, instance_type, instance_count, max_runtime)
+    backend = check_backend(errors, project, backend)
+    check_resources(
+        errors, instance_type, instance_count, max_runtime, max_instances=max_instances_for(backend, 1)
+    )
     script_content = None
     if bool(script_file) == bool(script_uri):
         errors.add("script", "Upload a script file, or give script_uri (one of the two).")
@@ -132,6 +139,7 @@ def processing_job_create(
         spec=spec,
         metric_definitions=checked_metrics,
         script=stored,
+        backend=backend,
     )
 
 

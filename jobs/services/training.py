@@ -21,9 +21,10 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 
 from jobs.algorithms.registry import Algorithm, HyperparameterError, UnknownAlgorithm, algorithm_get
-from jobs.models import Job, JobKind
+from jobs.models import Backend, Job, JobKind
 from jobs.services.common import (
     Errors,
+    check_backend,
     check_environment,
     check_inputs,
     check_metric_definitions,
@@ -32,6 +33,7 @@ from jobs.services.common import (
     check_script_file,
     job_for_token,
     job_insert_once,
+    max_instances_for,
     max_runtime_or_default,
     request_fingerprint,
     upload_read,
@@ -98,11 +100,18 @@ def _check_hyperparameters(errors: Errors, algorithm: Algorithm | None, values: 
 
 
 def _check_channels(
-    errors: Errors, project: Project, algorithm: Algorithm | None, channels: Iterable[dict]
+    errors: Errors,
+    project: Project,
+    algorithm: Algorithm | None,
+    channels: Iterable[dict],
+    *,
+    pipe_allowed: bool = False,
 ) -> list[dict]:
     channels = list(channels)  # none is fine for your own code, as on SageMaker
     for item in channels:
         mode = item.get("input_mode") or "File"
+        if mode == "Pipe" and pipe_allowed:
+            continue
         if mode == "Pipe":
             errors.add(
                 "channels",
@@ -255,6 +264,9 @@ def training_job_create(
     tags: dict[str, str] | None = None,
     client_token: str | None = None,
     tuning_job: Job | None = None,
+    backend: str = "",
+    managed_spot: bool = False,
+    max_wait_seconds: int | None = None,
 ) -> tuple[Job, bool]:
     """Validate a training-job request, store its code, create the job and queue it.
 
@@ -281,12 +293,16 @@ def training_job_create(
         checkpoint_uri=checkpoint_uri,
         environment=environment,
         tags=tags,
+        backend=backend,
+        managed_spot=managed_spot,
+        max_wait_seconds=max_wait_seconds,
     )
     existing = job_for_token(project, kind, client_token, fingerprint)
     if existing is not None:
         return existing, False
     errors = Errors()
     check_name(errors, project, kind, name)
+    backend = check_backend(errors, project, backend)
     definition, source = training_definition_check(
         errors,
         project,
@@ -304,6 +320,9 @@ def training_job_create(
         checkpoint_uri=checkpoint_uri,
         environment=environment or {},
         tags=tags or {},
+        backend=backend,
+        managed_spot=managed_spot,
+        max_wait_seconds=max_wait_seconds,
     )
     errors.raise_if_any()
     return training_job_insert(
@@ -315,6 +334,7 @@ def training_job_create(
         client_token=client_token or None,
         fingerprint=fingerprint,
         tuning_job=tuning_job,
+        backend=backend,
     )
 
 
@@ -336,6 +356,9 @@ def training_definition_check(
     checkpoint_uri: str,
     environment: dict,
     tags: dict,
+    backend: str = Backend.LOCAL,
+    managed_spot: bool = False,
+    max_wait_seconds: int | None = None,
 ) -> tuple[dict, tuple[str, bytes] | None]:
     """Check everything a training job (or each trial of a tuning job) runs with.
 
@@ -343,9 +366,17 @@ def training_definition_check(
     ``(filename, bytes)``, or None for a built-in or for code already in the store.
     """
     max_runtime = max_runtime_or_default(max_runtime_seconds)
+    on_sagemaker = backend == Backend.SAGEMAKER
     check_resources(
-        errors, instance_type, instance_count, max_runtime, role="training", max_instances=MAX_LOCAL_INSTANCES
+        errors,
+        instance_type,
+        instance_count,
+        max_runtime,
+        role="training",
+        max_instances=max_instances_for(backend, MAX_LOCAL_INSTANCES),
     )
+    if managed_spot and max_wait_seconds is not None and max_wait_seconds < max_runtime:
+        errors.add("max_wait_seconds", "MaxWaitTimeInSeconds must be at least the job's max_runtime_seconds.")
     builtin: Algorithm | None = None
     code: dict | None = None
     source: tuple[str, bytes] | None = None
@@ -356,7 +387,7 @@ def training_definition_check(
         )
     elif algorithm:
         builtin = _check_algorithm(errors, algorithm)
-        if builtin is not None and instance_count != 1:
+        if builtin is not None and instance_count != 1 and not on_sagemaker:
             # torchrun launches your code on several instances; the built-ins train on one.
             errors.add("instance_count", f"{builtin.name} trains on one instance on the local backend.")
     elif source_file is not None:
@@ -380,7 +411,7 @@ def training_definition_check(
         errors.add(
             "metric_definitions", f"{builtin.name} reports its own metrics; leave metric_definitions empty."
         )
-    checked_channels = _check_channels(errors, project, builtin, channels)
+    checked_channels = _check_channels(errors, project, builtin, channels, pipe_allowed=on_sagemaker)
     definition = {
         "algorithm": {"name": builtin.name} if builtin else None,
         "code": code,
@@ -397,6 +428,9 @@ def training_definition_check(
         "checkpoint_uri": _check_checkpoint_uri(errors, project, checkpoint_uri),
         "environment": check_environment(errors, environment),
         "tags": _check_tags(errors, tags),
+        # SageMaker's managed spot training; the local backend has no spot capacity to use.
+        "managed_spot": bool(managed_spot),
+        "max_wait_seconds": max_wait_seconds if managed_spot else None,
     }
     return definition, source
 
@@ -411,6 +445,7 @@ def training_job_insert(
     client_token: str | None = None,
     fingerprint: str = "",
     tuning_job: Job | None = None,
+    backend: str = "",
 ) -> tuple[Job, bool]:
     """Store the source (when new), insert the job and queue it. ``definition`` is already checked."""
     kind = JobKind.TRAINING
@@ -443,6 +478,7 @@ def training_job_insert(
         spec=spec,
         script=stored,
         tuning_job=tuning_job,
+        backend=backend,
     )
 
 
@@ -462,4 +498,6 @@ def training_definition_of(job: Job) -> dict:
         "checkpoint_uri": spec.get("checkpoint_uri", ""),
         "environment": spec.get("environment", {}),
         "tags": job.tags,
+        "managed_spot": spec.get("managed_spot", False),
+        "max_wait_seconds": spec.get("max_wait_seconds"),
     }

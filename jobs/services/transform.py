@@ -25,15 +25,17 @@ from endpoints.inference.transform import (
 )
 from endpoints.models import Model
 from endpoints.services.model_files import model_environment
-from jobs.models import Job, JobKind
+from jobs.models import Backend, Job, JobKind
 from jobs.services.common import (
     Errors,
+    check_backend,
     check_environment,
     check_inputs,
     check_name,
     check_resources,
     job_for_token,
     job_insert_once,
+    max_instances_for,
     max_runtime_or_default,
     request_fingerprint,
 )
@@ -83,6 +85,7 @@ def _check_model(errors: Errors, project: Project, name: str) -> dict | None:
     return {
         "name": model.name,
         "uuid": str(model.uuid),
+        "algorithm": model.algorithm,
         "artifact_uri": model.artifact_uri,
         "artifact_sha256": model.artifact_sha256,
         "code": model.code,
@@ -216,6 +219,7 @@ def transform_job_create(
     environment: dict[str, str] | None = None,
     tags: dict[str, str] | None = None,
     client_token: str | None = None,
+    backend: str = "",
 ) -> tuple[Job, bool]:
     """Validate a transform-job request, create the job and queue it.
 
@@ -233,6 +237,7 @@ def transform_job_create(
         "input_filter": input_filter, "output_filter": output_filter, "join_source": join_source,
         "instance_type": instance_type, "instance_count": instance_count,
         "max_runtime_seconds": max_runtime_seconds, "environment": environment, "tags": tags,
+        "backend": backend,
     }  # fmt: skip
     fingerprint = request_fingerprint(**request)
     existing = job_for_token(project, kind, client_token, fingerprint)
@@ -241,23 +246,31 @@ def transform_job_create(
 
     errors = Errors()
     check_name(errors, project, kind, name)
+    backend = check_backend(errors, project, backend)
     max_runtime = max_runtime_or_default(max_runtime_seconds)
-    check_resources(errors, instance_type, 1, max_runtime, role="transform")
-    if instance_count != 1:
-        errors.add("instance_count", "The local backend runs a transform job on one instance.")
+    check_resources(
+        errors,
+        instance_type,
+        instance_count,
+        max_runtime,
+        role="transform",
+        max_instances=max_instances_for(backend, 1),
+    )
     snapshot = _check_model(errors, project, model)
     source = _check_input(errors, project, input_uri)
     content_type = _check_media_type(errors, "content_type", content_type)
     accept = _check_media_type(errors, "accept", accept)
-    if split_type in NOT_LOCAL_SPLIT_TYPES:
+    on_sagemaker = backend == Backend.SAGEMAKER
+    if split_type in NOT_LOCAL_SPLIT_TYPES and not on_sagemaker:
         errors.add("split_type", f"{split_type} records are not read on the local backend; use None or Line.")
         split_type = "None"
-    split_type = _choice(errors, "split_type", split_type, SPLIT_TYPES, "None")
+    split_types = SPLIT_TYPES + NOT_LOCAL_SPLIT_TYPES if on_sagemaker else SPLIT_TYPES
+    split_type = _choice(errors, "split_type", split_type, split_types, "None")
     compression = _choice(errors, "compression", compression, COMPRESSION_TYPES, "None")
     # SageMaker packs lines into payloads unless told otherwise; a whole file is one record.
     default_strategy = "MultiRecord" if split_type == "Line" else "SingleRecord"
     batch_strategy = _choice(errors, "batch_strategy", batch_strategy, BATCH_STRATEGIES, default_strategy)
-    if batch_strategy == "MultiRecord" and split_type != "Line":
+    if batch_strategy == "MultiRecord" and split_type == "None":
         errors.add("batch_strategy", "MultiRecord packs several records into a payload: use split_type Line.")
     assemble_with = _choice(errors, "assemble_with", assemble_with, ASSEMBLE_WITH, "None")
     payload_mb, concurrency = _check_payload(errors, max_payload_mb, max_concurrent_transforms)
@@ -314,4 +327,5 @@ def transform_job_create(
         max_runtime_seconds=max_runtime,
         tags=checked_tags,
         spec=spec,
+        backend=backend,
     )

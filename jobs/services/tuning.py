@@ -27,6 +27,7 @@ from jobs.algorithms.registry import Algorithm, UnknownAlgorithm, algorithm_get
 from jobs.models import Job, JobKind, JobStatus
 from jobs.services.common import (
     Errors,
+    check_backend,
     check_name,
     job_for_token,
     job_insert_once,
@@ -355,6 +356,7 @@ def tuning_job_create(
     warm_start_parent_names: list[str] | None = None,
     warm_start_type: str = "IdenticalDataAndAlgorithm",
     client_token: str | None = None,
+    backend: str = "",
 ) -> tuple[Job, bool]:
     """Validate a tuning-job request, store its code once, create the job and queue it.
 
@@ -396,6 +398,7 @@ def tuning_job_create(
         hyperband_max_resource=hyperband_max_resource,
         warm_start_parent_names=parents_named,
         warm_start_type=warm_start_type,
+        backend=backend,
     )
     existing = job_for_token(project, kind, client_token, fingerprint)
     if existing is not None:
@@ -406,6 +409,7 @@ def tuning_job_create(
         errors.add("name", f"Tuning job names have at most {MAX_NAME_LENGTH} characters (got {len(name)}).")
     else:
         check_name(errors, project, kind, name)
+    backend = check_backend(errors, project, backend)
     if strategy not in STRATEGIES:
         errors.add("strategy", f"Unknown strategy {strategy!r}; use one of {', '.join(STRATEGIES)}.")
     builtin: Algorithm | None = None
@@ -462,6 +466,7 @@ def tuning_job_create(
         checkpoint_uri="",
         environment=environment or {},
         tags=tags or {},
+        backend=backend,
     )
     for field, messages in definition_errors.items():
         for message in messages:
@@ -612,6 +617,7 @@ def tuning_job_create(
         tags=definition["tags"],
         spec=copy.deepcopy(spec),
         script=stored,
+        backend=backend,
     )
 
 

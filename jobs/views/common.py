@@ -1,8 +1,10 @@
 """What the job pages share: the job list, the live context of a detail page and its fragment,
-the log tail, launching from a form, and the stop button."""
+the log tail, launching from a form, the stop button, and the SageMaker card ("Run on SageMaker",
+its dry run, or the request sent)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from django import forms
@@ -12,12 +14,14 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
+from django.utils.dateparse import parse_datetime
 
 from frontend.views import PAGE_SIZE, format_duration, with_durations
 from jobs import selectors
-from jobs.forms import JobFilterForm
-from jobs.models import Job, JobKind, JobStatus
+from jobs.forms import JobCloneForm, JobFilterForm
+from jobs.models import Backend, Job, JobKind, JobStatus
+from jobs.services.clone import clone_name_suggestion, job_clone
 from studio.models import Project
 from studio.roles import Permission, role_allows
 from studio.selectors import project_get_for
@@ -119,3 +123,73 @@ def job_stop_view(
     else:
         messages.success(request, f"Stop requested: {job.name} is {job.status}.")
     return redirect(f"jobs:{kind}-detail", project=project, name=name)
+
+
+def _pretty_json(value: object) -> str:
+    return json.dumps(value, indent=2, default=str)
+
+
+def _aws_settings_url(project: Project) -> str:
+    """The project's AWS settings page, or "" where this install has none."""
+    try:
+        return reverse("cloud:aws-settings", kwargs={"project": project.name})
+    except NoReverseMatch:
+        return ""
+
+
+def sagemaker_context(project: Project, job: Job, clone_form: JobCloneForm | None = None) -> dict:
+    """The SageMaker card: where the job runs there (name, ARN, region), the request sent or (a dry
+    run that uploads nothing) the one that would be, and for whoever may create jobs the form that
+    runs it again on the other backend (``clone_form``: a bound one with its errors)."""
+    from jobs.backends.sagemaker.driver import sagemaker_request_preview  # the driver imports services
+
+    preview = sagemaker_request_preview(job)
+    remote = selectors.job_sagemaker_of(job)
+    if remote and remote["sent_at"]:
+        remote["sent_at"] = parse_datetime(remote["sent_at"])
+    other = Backend.LOCAL if job.backend == Backend.SAGEMAKER else Backend.SAGEMAKER
+    if clone_form is None and role_allows(project.user_role, Permission.CREATE):
+        clone_form = JobCloneForm(initial={"name": clone_name_suggestion(job, other), "backend": other})
+    return {
+        "sagemaker": {
+            "on_sagemaker": job.backend == Backend.SAGEMAKER,
+            "remote": remote,
+            "preview": preview,
+            "request_json": _pretty_json(preview["request"]) if preview["request"] is not None else "",
+            "prerequisites": [
+                {"operation": item["operation"], "json": _pretty_json(item["request"])}
+                for item in preview["prerequisites"]
+            ],
+            "aws_settings_url": _aws_settings_url(project),
+            "other_backend": other,
+            "clone_form": clone_form,
+            "clone_url": reverse(
+                f"jobs:{job.kind}-clone", kwargs={"project": project.name, "name": job.name}
+            ),
+        }
+    }
+
+
+def job_clone_view(
+    request: HttpRequest,
+    project: str,
+    name: str,
+    *,
+    kind: str,
+    detail: Callable[..., HttpResponse],
+) -> HttpResponse:
+    """Run the job again on the backend the form names (``job_clone``): the new job's page
+    (``jobs:<kind>-detail``), or the job's page again (``detail(request, project, job, clone_form=)``)
+    with the form's errors."""
+    project_obj, job = job_for(request, project, kind, name, Permission.CREATE)
+    form = JobCloneForm(request.POST)
+    if form.is_valid():
+        try:
+            clone = job_clone(job=job, user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            where = "Amazon SageMaker" if clone.backend == Backend.SAGEMAKER else "this machine"
+            messages.success(request, f"{JobKind(kind).label} {clone.name} created, on {where}.")
+            return redirect(f"jobs:{kind}-detail", project=project, name=clone.name)
+    return detail(request, project_obj, job, clone_form=form)

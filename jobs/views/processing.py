@@ -1,4 +1,5 @@
-"""Processing-job pages: the launch form, and the live detail page with its fragment and stop button."""
+"""Processing-job pages: the launch form, and the live detail page with its fragment, stop button and
+"Run on SageMaker"."""
 
 from __future__ import annotations
 
@@ -9,9 +10,19 @@ from django.views.decorators.http import require_POST
 
 from frontend.views import form_data
 from jobs import selectors, services
-from jobs.forms import ProcessingJobForm
-from jobs.models import JobKind
-from jobs.views.common import ARTIFACT_HINTS, job_for, job_launch, job_stop_view, live_context, log_context
+from jobs.forms import JobCloneForm, ProcessingJobForm
+from jobs.models import Job, JobKind
+from jobs.views.common import (
+    ARTIFACT_HINTS,
+    job_clone_view,
+    job_for,
+    job_launch,
+    job_stop_view,
+    live_context,
+    log_context,
+    sagemaker_context,
+)
+from studio.models import Project
 from studio.roles import Permission
 from studio.selectors import artifacts_of, project_get_for
 
@@ -32,16 +43,23 @@ def processing_job_create(request: HttpRequest, project: str) -> HttpResponse:
     return render(request, "jobs/processing_job_form.html", context)
 
 
-@login_required
-def processing_job_detail(request: HttpRequest, project: str, name: str) -> HttpResponse:
-    project_obj, job = job_for(request, project, JobKind.PROCESSING, name)
+def _detail_page(
+    request: HttpRequest, project: Project, job: Job, *, clone_form: JobCloneForm | None = None
+) -> HttpResponse:
     context = {
-        **live_context(project_obj, job),
+        **live_context(project, job),
         **log_context(job),
+        **sagemaker_context(project, job, clone_form),
         "metrics": selectors.job_metric_series(job),
         "nav_section": "jobs",
     }
     return render(request, "jobs/processing_job_detail.html", context)
+
+
+@login_required
+def processing_job_detail(request: HttpRequest, project: str, name: str) -> HttpResponse:
+    project_obj, job = job_for(request, project, JobKind.PROCESSING, name)
+    return _detail_page(request, project_obj, job)
 
 
 @login_required
@@ -55,3 +73,9 @@ def processing_job_fragment(request: HttpRequest, project: str, name: str) -> Ht
 @require_POST
 def processing_job_stop(request: HttpRequest, project: str, name: str) -> HttpResponse:
     return job_stop_view(request, project, name, kind=JobKind.PROCESSING, stop=services.job_stop)
+
+
+@login_required
+@require_POST
+def processing_job_clone(request: HttpRequest, project: str, name: str) -> HttpResponse:
+    return job_clone_view(request, project, name, kind=JobKind.PROCESSING, detail=_detail_page)

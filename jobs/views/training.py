@@ -1,5 +1,6 @@
 """Training-job pages: the launch form (and its clone of an earlier job), the live detail page with
-its fragment, evaluation charts and stop button, and the download of the job's archives."""
+its fragment, evaluation charts, stop button and "Run on SageMaker", and the download of the job's
+archives."""
 
 from __future__ import annotations
 
@@ -14,17 +15,19 @@ from jobs import selectors, services
 from jobs.algorithms.registry import ALGORITHMS
 from jobs.charts.common import format_metric
 from jobs.charts.training import evaluation_figures, evaluation_metrics
-from jobs.forms import TRAINING_CHANNELS, TrainingJobForm
+from jobs.forms import TRAINING_CHANNELS, JobCloneForm, TrainingJobForm
 from jobs.models import Job, JobKind
 from jobs.services.training import training_definition_of
 from jobs.views.common import (
     ARTIFACT_HINTS,
     CHART_MAX_POINTS,
+    job_clone_view,
     job_for,
     job_launch,
     job_stop_view,
     live_context,
     log_context,
+    sagemaker_context,
 )
 from studio.artifacts import ArtifactError, project_prefix, store_for, uri_is_under
 from studio.models import Project
@@ -55,6 +58,7 @@ def _clone_initial(project: Project, source: str, versions: list[tuple[str, str]
     job = selectors.job_get(project, JobKind.TRAINING, source)
     name = selectors.job_free_name(project, JobKind.TRAINING, f"{source}-clone")
     initial = TrainingJobForm.initial_from(training_definition_of(job), name=name)
+    initial["backend"] = job.backend
     listed = {value for value, _ in versions}
     for channel in TRAINING_CHANNELS:
         # A version older than the listed ones stays selected by its URI.
@@ -118,17 +122,18 @@ def _outputs_with_links(project: Project, job: Job) -> list[dict]:
     ]
 
 
-@login_required
-def training_job_detail(request: HttpRequest, project: str, name: str) -> HttpResponse:
-    project_obj, job = job_for(request, project, JobKind.TRAINING, name)
+def _detail_page(
+    request: HttpRequest, project: Project, job: Job, *, clone_form: JobCloneForm | None = None
+) -> HttpResponse:
     series = selectors.job_metric_series(job)
     evaluation = selectors.job_evaluation(job)
     context = {
-        **_training_live_context(project_obj, job),
+        **_training_live_context(project, job),
         **log_context(job),
+        **sagemaker_context(project, job, clone_form),
         "hyperparameters": sorted(job.spec.get("hyperparameters", {}).items()),
-        "channels": _channels_with_links(project_obj, job),
-        "outputs": _outputs_with_links(project_obj, job),
+        "channels": _channels_with_links(project, job),
+        "outputs": _outputs_with_links(project, job),
         "metrics": {key: selectors.downsample(points, CHART_MAX_POINTS) for key, points in series.items()},
         "final_metrics": [
             (item["metric_name"], format_metric(item["value"]))
@@ -146,6 +151,12 @@ def training_job_detail(request: HttpRequest, project: str, name: str) -> HttpRe
 
 
 @login_required
+def training_job_detail(request: HttpRequest, project: str, name: str) -> HttpResponse:
+    project_obj, job = job_for(request, project, JobKind.TRAINING, name)
+    return _detail_page(request, project_obj, job)
+
+
+@login_required
 def training_job_fragment(request: HttpRequest, project: str, name: str) -> HttpResponse:
     """The live part of the detail page (header, facts, timeline), polled while the job runs."""
     project_obj, job = job_for(request, project, JobKind.TRAINING, name)
@@ -156,6 +167,12 @@ def training_job_fragment(request: HttpRequest, project: str, name: str) -> Http
 @require_POST
 def training_job_stop(request: HttpRequest, project: str, name: str) -> HttpResponse:
     return job_stop_view(request, project, name, kind=JobKind.TRAINING, stop=services.job_stop)
+
+
+@login_required
+@require_POST
+def training_job_clone(request: HttpRequest, project: str, name: str) -> HttpResponse:
+    return job_clone_view(request, project, name, kind=JobKind.TRAINING, detail=_detail_page)
 
 
 @login_required

@@ -1,5 +1,5 @@
 """Batch transform job pages: the launch form, the live detail page (with its outputs and the records
-that failed), its fragment and stop button, and the download of an output file."""
+that failed), its fragment, stop button and "Run on SageMaker", and the download of an output file."""
 
 from __future__ import annotations
 
@@ -12,10 +12,20 @@ from django.views.decorators.http import require_POST
 from endpoints.models import Model
 from frontend.views import form_data
 from jobs import services
+from jobs.forms import JobCloneForm
 from jobs.forms.transform import TransformJobForm
 from jobs.models import Job, JobKind
 from jobs.services.transform import transform_job_create
-from jobs.views.common import ARTIFACT_HINTS, job_for, job_launch, job_stop_view, live_context, log_context
+from jobs.views.common import (
+    ARTIFACT_HINTS,
+    job_clone_view,
+    job_for,
+    job_launch,
+    job_stop_view,
+    live_context,
+    log_context,
+    sagemaker_context,
+)
 from jobs.views.training import _dataset_version_choices
 from studio.artifacts import ArtifactError, project_prefix, store_for, uri_is_under
 from studio.models import Project
@@ -63,11 +73,22 @@ def _transform_live_context(project: Project, job: Job) -> dict:
     return {**live_context(project, job), "output_files": files, "failed_files": failed}
 
 
+def _detail_page(
+    request: HttpRequest, project: Project, job: Job, *, clone_form: JobCloneForm | None = None
+) -> HttpResponse:
+    context = {
+        **_transform_live_context(project, job),
+        **log_context(job),
+        **sagemaker_context(project, job, clone_form),
+        "nav_section": "jobs",
+    }
+    return render(request, "jobs/transform_job_detail.html", context)
+
+
 @login_required
 def transform_job_detail(request: HttpRequest, project: str, name: str) -> HttpResponse:
     project_obj, job = job_for(request, project, JobKind.TRANSFORM, name)
-    context = {**_transform_live_context(project_obj, job), **log_context(job), "nav_section": "jobs"}
-    return render(request, "jobs/transform_job_detail.html", context)
+    return _detail_page(request, project_obj, job)
 
 
 @login_required
@@ -81,6 +102,12 @@ def transform_job_fragment(request: HttpRequest, project: str, name: str) -> Htt
 @require_POST
 def transform_job_stop(request: HttpRequest, project: str, name: str) -> HttpResponse:
     return job_stop_view(request, project, name, kind=JobKind.TRANSFORM, stop=services.job_stop)
+
+
+@login_required
+@require_POST
+def transform_job_clone(request: HttpRequest, project: str, name: str) -> HttpResponse:
+    return job_clone_view(request, project, name, kind=JobKind.TRANSFORM, detail=_detail_page)
 
 
 @login_required

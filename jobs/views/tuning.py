@@ -1,4 +1,5 @@
-"""Tuning-job pages: the launch form, and the live detail page with its trials and charts.
+"""Tuning-job pages: the launch form, and the live detail page with its trials, charts and "Run on
+SageMaker".
 
 The detail page polls its fragment until the job ends; the charts are ``jobs.charts.tuning``'s.
 """
@@ -16,11 +17,18 @@ from frontend.views import PAGE_SIZE, form_data, format_duration
 from jobs.algorithms.registry import ALGORITHMS
 from jobs.charts.common import format_metric
 from jobs.charts.tuning import tuning_figures
-from jobs.forms import TuningJobForm
+from jobs.forms import JobCloneForm, TuningJobForm
 from jobs.models import Job, JobKind
 from jobs.services.tuning import parameter_ranges_dict, tuning_job_create, tuning_job_stop
 from jobs.tuning import tuning_overview, tuning_trials
-from jobs.views.common import can_stop, job_for, job_launch, job_stop_view
+from jobs.views.common import (
+    can_stop,
+    job_clone_view,
+    job_for,
+    job_launch,
+    job_stop_view,
+    sagemaker_context,
+)
 from studio.models import Project
 from studio.roles import Permission
 from studio.selectors import project_get_for
@@ -101,17 +109,24 @@ def _tuning_live_context(request: HttpRequest, project: Project, job: Job) -> di
     }
 
 
-@login_required
-def tuning_job_detail(request: HttpRequest, project: str, name: str) -> HttpResponse:
-    project_obj, job = job_for(request, project, JobKind.TUNING, name)
-    names = {"project": project, "name": name}
+def _detail_page(
+    request: HttpRequest, project: Project, job: Job, *, clone_form: JobCloneForm | None = None
+) -> HttpResponse:
+    names = {"project": project.name, "name": job.name}
     context = {
-        **_tuning_live_context(request, project_obj, job),
+        **_tuning_live_context(request, project, job),
+        **sagemaker_context(project, job, clone_form),
         "fragment_url": reverse("jobs:tuning-fragment", kwargs=names),
         "api_url": reverse("api-tuning-job", kwargs=names),
         "nav_section": "jobs",
     }
     return render(request, "jobs/tuning_job_detail.html", context)
+
+
+@login_required
+def tuning_job_detail(request: HttpRequest, project: str, name: str) -> HttpResponse:
+    project_obj, job = job_for(request, project, JobKind.TUNING, name)
+    return _detail_page(request, project_obj, job)
 
 
 @login_required
@@ -125,3 +140,9 @@ def tuning_job_fragment(request: HttpRequest, project: str, name: str) -> HttpRe
 @require_POST
 def tuning_job_stop_view(request: HttpRequest, project: str, name: str) -> HttpResponse:
     return job_stop_view(request, project, name, kind=JobKind.TUNING, stop=tuning_job_stop)
+
+
+@login_required
+@require_POST
+def tuning_job_clone_view(request: HttpRequest, project: str, name: str) -> HttpResponse:
+    return job_clone_view(request, project, name, kind=JobKind.TUNING, detail=_detail_page)
