@@ -23,6 +23,8 @@ CONSOLE_CONTENT_TYPES = [
     (codecs.JSON, codecs.JSON),
     (codecs.JSONLINES, codecs.JSONLINES),
 ]
+# Where an endpoint runs (jobs.models.Backend's values, in the pages' words).
+BACKEND_CHOICES = [("local", "This machine"), ("sagemaker", "Amazon SageMaker")]
 SOURCE_TRAINING_JOB = "training_job"
 SOURCE_UPLOAD = "upload"
 
@@ -146,6 +148,13 @@ class DeployForm(forms.Form):
         help_text="Percentage of requests (and answers) to capture, 0-100. Empty: no capture.",
         widget=forms.NumberInput(attrs={"step": "any", "placeholder": "off"}),
     )
+    # Not required: a program posting the form without it gets the installation's default.
+    backend = forms.ChoiceField(
+        choices=BACKEND_CHOICES,
+        required=False,
+        label="Runs on",
+        help_text="Amazon SageMaker: an endpoint in the project's AWS account (set under Settings → AWS).",
+    )
 
     # Where each service's errors go; anything else lands on top of the form.
     STAGE_FIELDS = {
@@ -156,7 +165,7 @@ class DeployForm(forms.Form):
             "entry_point": "code_file",
         },
         "config": {"name": "config_name", "data_capture": "capture_percentage"},
-        "endpoint": {"name": "endpoint_name"},
+        "endpoint": {"name": "endpoint_name", "backend": "backend"},
     }
 
     def __init__(self, *args, models: Sequence[tuple[str, str]] = (), **kwargs) -> None:
@@ -167,6 +176,7 @@ class DeployForm(forms.Form):
         self.fields["instance_count"].widget.attrs["max"] = str(limit)
         self.fields["instance_count"].validators.append(MaxValueValidator(limit))
         self.fields["variant_name"].initial = DEFAULT_VARIANT
+        self.fields["backend"].initial = settings.STUDIO_DEFAULT_BACKEND
         self.fields["model_name"].required = self.from_training_job
 
     @property

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from jobs.models import Backend
 from studio.models import Project, name_validator
 
 MAX_VARIANTS = 10
@@ -153,6 +154,10 @@ class Endpoint(models.Model):
     failure_reason = models.CharField(max_length=2048, blank=True)
     # The current traffic weight of each production variant of ``config`` (changed without redeploying).
     weights = models.JSONField(default=dict, blank=True)
+    # "local": Studio's serving processes; "sagemaker": a SageMaker endpoint in the project's account.
+    backend = models.CharField(max_length=32, choices=Backend.choices, default=Backend.LOCAL)
+    # The sagemaker backend's side: the names and requests of what was created there, and polling state.
+    remote = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

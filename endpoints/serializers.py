@@ -12,7 +12,21 @@ from endpoints.models import (
     ProductionVariant,
     ServingInstance,
 )
+from jobs.models import Backend
 from jobs.serializers.common import JSONValueField, ListOfObjects, optional_json
+
+# What the API shows of ``Endpoint.remote`` (SageMaker's names, ARN, status and the requests sent).
+SAGEMAKER_FIELDS = (
+    "endpoint_name",
+    "endpoint_arn",
+    "endpoint_config_name",
+    "region",
+    "models",
+    "endpoint_configs",
+    "last_status",
+    "last_retry_reason",
+    "requests",
+)
 
 
 class ModelSerializer(serializers.ModelSerializer):
@@ -173,6 +187,7 @@ class EndpointSerializer(serializers.ModelSerializer):
             "project",
             "status",
             "failure_reason",
+            "backend",
             "endpoint_config",
             "pending_endpoint_config",
             "weights",
@@ -191,16 +206,21 @@ class EndpointDetailSerializer(EndpointSerializer):
     production_variants = serializers.SerializerMethodField()
     events = EndpointEventSerializer(many=True, read_only=True)
     instances = serializers.SerializerMethodField()
+    sagemaker = serializers.SerializerMethodField()
 
     class Meta(EndpointSerializer.Meta):
-        fields = [*EndpointSerializer.Meta.fields, "production_variants", "instances", "events"]
+        fields = [*EndpointSerializer.Meta.fields, "production_variants", "instances", "sagemaker", "events"]
 
     def get_production_variants(self, endpoint: Endpoint) -> list[dict]:
-        """SageMaker's variant summary: current weight and instance counts of each variant."""
+        """SageMaker's variant summary: current weight and instance counts of each variant (on
+        SageMaker, as its last DescribeEndpoint said)."""
         ready: dict[str, int] = {}
         for instance in endpoint.instances.all():
             if instance.config_id == endpoint.config_id and instance.status == "Ready":
                 ready[instance.variant] = ready.get(instance.variant, 0) + 1
+        if endpoint.backend == Backend.SAGEMAKER:
+            for variant in endpoint.remote.get("variants", []):
+                ready[variant.get("VariantName", "")] = variant.get("CurrentInstanceCount") or 0
         return [
             {
                 "variant_name": variant.name,
@@ -217,10 +237,24 @@ class EndpointDetailSerializer(EndpointSerializer):
     def get_instances(self, endpoint: Endpoint) -> list[dict]:
         return ServingInstanceSerializer(endpoint.instances.all(), many=True).data
 
+    def get_sagemaker(self, endpoint: Endpoint) -> dict | None:
+        """On SageMaker: its names, ARN, last status and the exact requests Studio sent."""
+        if endpoint.backend != Backend.SAGEMAKER:
+            return None
+        return {field: endpoint.remote.get(field) for field in SAGEMAKER_FIELDS}
+
 
 class EndpointCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=63)
     endpoint_config = serializers.CharField(max_length=63)
+    backend = serializers.ChoiceField(
+        choices=Backend.choices,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="local: this machine's serving processes; sagemaker: an endpoint in the project's AWS "
+        "account (needs its AWS settings). Empty: the installation's default.",
+    )
     tags = optional_json(dict)
     client_token = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
 

@@ -26,6 +26,7 @@ from endpoints.services.endpoints import (
     endpoint_update,
     endpoint_update_weights,
 )
+from endpoints.services.sagemaker import SageMakerError
 from studio.api import ProjectScopedView
 from studio.roles import Permission
 
@@ -120,7 +121,8 @@ class EndpointDetailApi(ProjectScopedView):
 
 
 class EndpointWeightsApi(ProjectScopedView):
-    """UpdateEndpointWeightsAndCapacities: new traffic weights at once, no redeploy."""
+    """UpdateEndpointWeightsAndCapacities: new traffic weights at once, no redeploy (on SageMaker,
+    sent there first: a refusal is a 502 with SageMaker's reason)."""
 
     serializer_class = EndpointDetailSerializer
     default_write_permission = Permission.OPERATE
@@ -135,6 +137,8 @@ class EndpointWeightsApi(ProjectScopedView):
             )
         except EndpointStateError as exc:
             return _conflict(exc)
+        except SageMakerError as exc:
+            return Response(exc.message_dict, status=status.HTTP_502_BAD_GATEWAY)
         return Response(
             EndpointDetailSerializer(selectors.endpoint_get(self.project, name, detail=True)).data
         )

@@ -3,6 +3,9 @@
 Per request: the API key from a short-lived cache, the route from the in-memory table, one frame to
 the least busy serving process of the chosen variant over a connection kept open, the answer back.
 Capture, metrics and the shadow copy happen after the answer is on its way, off the request path.
+An endpoint on Amazon SageMaker is answered by sagemaker-runtime's InvokeEndpoint instead, called
+from a thread pool (``endpoints.gateway.sagemaker``); SageMaker picks the variant, shadows and
+captures data itself, and the gateway counts the metrics as for any endpoint.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from endpoints.gateway.auth import Caller, KeyCache
 from endpoints.gateway.capture import CaptureRecord, CaptureWriter
 from endpoints.gateway.metrics import MetricsRecorder
 from endpoints.gateway.routes import EndpointRoute, RouteTable, VariantRoute
+from endpoints.gateway.sagemaker import SageMakerRuntime, invoke_request
 from endpoints.serving import protocol
 
 INVOCATIONS = re.compile(
@@ -90,6 +94,7 @@ class Gateway:
         self.keys = KeyCache()
         self.metrics = MetricsRecorder()
         self.capture = CaptureWriter()
+        self.sagemaker = SageMakerRuntime()
         self.connections: dict[str, protocol.Connection] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self._started = False
@@ -106,6 +111,7 @@ class Gateway:
         self.routes.stop()
         self.metrics.stop()
         self.capture.stop()
+        self.sagemaker.stop()
 
     # --- HTTP ---------------------------------------------------------------------------------------
 
@@ -220,6 +226,8 @@ class Gateway:
                     f"Endpoint {route.name} has no variant {invocation.target_variant!r} (it has {names})."
                 )
                 return route, None, Outcome.error(400, "ValidationError", message)
+        elif route.sagemaker is not None:
+            variant = None  # SageMaker spreads the traffic by its own weights
         else:
             variant = route.pick()
             if variant is None:
@@ -243,6 +251,8 @@ class Gateway:
             if route is not None and variant is not None:
                 self.metrics.record(route.endpoint_id, variant.name, refused.status, 0.0, 0.0)
             return refused
+        if route.sagemaker is not None:
+            return await self._invoke_sagemaker(route, variant, invocation, started)
         meta = {"ct": invocation.content_type, "accept": invocation.accept}
         if invocation.custom_attributes:
             meta["attrs"] = invocation.custom_attributes
@@ -264,6 +274,48 @@ class Gateway:
             )
             self._shadows.add(shadow)  # a reference, so the task is not collected mid-flight
             shadow.add_done_callback(self._shadows.discard)
+        return outcome
+
+    async def _invoke_sagemaker(
+        self, route: EndpointRoute, variant: VariantRoute | None, invocation: Invocation, started: float
+    ) -> Outcome:
+        request = invoke_request(
+            route.sagemaker,
+            body=invocation.body,
+            content_type=invocation.content_type,
+            accept=invocation.accept,
+            custom_attributes=invocation.custom_attributes,
+            target_variant=invocation.target_variant,
+            inference_id=invocation.inference_id,
+        )
+        loop = asyncio.get_running_loop()
+        answer = await loop.run_in_executor(
+            self.sagemaker.pool, self.sagemaker.invoke, route.sagemaker, request
+        )
+        if answer.status == 200:
+            outcome = Outcome(
+                200,
+                answer.body,
+                answer.content_type,
+                answer.variant,
+                answer.custom_attributes,
+                answer.model_ms,
+            )
+        else:
+            message = answer.message
+            if answer.status == 424:
+                message = f"SageMaker endpoint {route.name}'s model answered with an error: {message}"
+            outcome = Outcome.error(answer.status, answer.error, message, answer.variant)
+            outcome.model_ms = answer.model_ms
+            if answer.retry_after:
+                outcome.headers.append((b"retry-after", b"1"))
+        # SageMaker names the variant that answered; a failed call may not, so its error is counted
+        # on the variant asked for, else on the first one (the endpoint's totals stay right).
+        counted = outcome.variant or (variant.name if variant is not None else route.variants[0].name)
+        overhead_ms = (time.perf_counter() - started) * 1000 - outcome.model_ms
+        self.metrics.record(
+            route.endpoint_id, counted, outcome.status, outcome.model_ms, max(0.0, overhead_ms)
+        )
         return outcome
 
     async def _call_variant(

@@ -3,11 +3,15 @@
 A request never queries the database: it reads the last table, at most
 ``STUDIO_GATEWAY_REFRESH_SECONDS`` old. The supervisor drains replaced processes for longer than
 that, so a request routed by a table one refresh old still finds its process answering.
+
+An endpoint on Amazon SageMaker has no addresses: its route carries the SageMaker endpoint's name
+and the project's AWS settings, and the gateway calls sagemaker-runtime's InvokeEndpoint.
 """
 
 from __future__ import annotations
 
 import bisect
+import hashlib
 import itertools
 import logging
 import random
@@ -16,8 +20,12 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import close_old_connections, connections
+from django.db.models.fields.json import KT
 
+from cloud.models import AwsSettings
 from endpoints.models import Endpoint, EndpointStatus, InstanceStatus, ProductionVariant, ServingInstance
+from endpoints.services.sagemaker import sagemaker_name
+from jobs.models import Backend
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +39,28 @@ class VariantRoute:
 
 
 @dataclass(frozen=True)
+class SageMakerTarget:
+    """Where an endpoint on SageMaker is invoked: its name there and the project's AWS settings
+    (``version`` changes whenever what a client is built from does)."""
+
+    endpoint_name: str
+    aws: AwsSettings | None
+    version: str
+
+
+def aws_settings_version(aws: AwsSettings) -> str:
+    fields = (
+        aws.pk,
+        aws.region,
+        aws.endpoint_url,
+        aws.access_key_id,
+        aws.secret_access_key_encrypted,
+        aws.updated_at.isoformat() if aws.updated_at else "",
+    )
+    return hashlib.sha256(repr(fields).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
 class EndpointRoute:
     endpoint_id: int
     project: str
@@ -40,6 +70,7 @@ class EndpointRoute:
     shadow: VariantRoute | None
     capture: dict
     _cumulative: tuple[float, ...] = ()
+    sagemaker: SageMakerTarget | None = None
 
     @classmethod
     def build(cls, variants: tuple[VariantRoute, ...], **fields) -> EndpointRoute:
@@ -58,13 +89,29 @@ class EndpointRoute:
 
 
 def load_routes() -> dict[tuple[str, str], EndpointRoute]:
-    """Every endpoint's route; only serving endpoints get addresses (three queries in all)."""
+    """Every endpoint's route; only serving endpoints get addresses (three queries in all, a fourth
+    for the AWS settings when some endpoint runs on SageMaker)."""
     endpoints = list(
-        Endpoint.objects.select_related("project", "config").only(
-            "id", "name", "status", "weights", "config_id", "project__name", "config__data_capture"
+        Endpoint.objects.select_related("project", "config")
+        .only(
+            "id",
+            "name",
+            "status",
+            "weights",
+            "backend",
+            "config_id",
+            "project__name",
+            "config__data_capture",
         )
+        .annotate(sagemaker_endpoint_name=KT("remote__endpoint_name"))
     )
     serving = {e.pk: e for e in endpoints if e.status in (EndpointStatus.IN_SERVICE, EndpointStatus.UPDATING)}
+    on_sagemaker = {e.project_id for e in endpoints if e.backend == Backend.SAGEMAKER}
+    aws_of = (
+        {aws.project_id: aws for aws in AwsSettings.objects.filter(project_id__in=on_sagemaker)}
+        if on_sagemaker
+        else {}
+    )
     addresses: dict[tuple[int, str], list[str]] = {}
     for instance in ServingInstance.objects.filter(endpoint_id__in=serving, status=InstanceStatus.READY).only(
         "endpoint_id", "config_id", "variant", "address"
@@ -93,6 +140,16 @@ def load_routes() -> dict[tuple[str, str], EndpointRoute]:
                 shadow = route
             else:
                 production.append(route)
+        target = None
+        if endpoint.backend == Backend.SAGEMAKER:
+            # SageMaker captures its endpoints' data itself; Studio's capture writer stays out.
+            aws = aws_of.get(endpoint.project_id)
+            target = SageMakerTarget(
+                endpoint_name=endpoint.sagemaker_endpoint_name
+                or sagemaker_name(endpoint.project.name, endpoint.name),
+                aws=aws,
+                version=aws_settings_version(aws) if aws is not None else "",
+            )
         table[(endpoint.project.name, endpoint.name)] = EndpointRoute.build(
             tuple(production),
             endpoint_id=endpoint.pk,
@@ -100,7 +157,10 @@ def load_routes() -> dict[tuple[str, str], EndpointRoute]:
             name=endpoint.name,
             status=endpoint.status,
             shadow=shadow,
-            capture=endpoint.config.data_capture if endpoint.config.capture_enabled else {},
+            capture=endpoint.config.data_capture
+            if endpoint.config.capture_enabled and target is None
+            else {},
+            sagemaker=target,
         )
     return table
 

@@ -1,5 +1,6 @@
-"""Endpoints: create, update blue/green, change weights, delete. The serving supervisor does the work;
-these write what should happen and record it."""
+"""Endpoints: create, update blue/green, change weights, delete. These write what should happen and
+record it; the serving supervisor does the work for local endpoints, a chain of Celery tasks
+(``endpoints.services.sagemaker``) for endpoints on Amazon SageMaker."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from endpoints.models import Endpoint, EndpointConfig, EndpointEvent, EndpointStatus, ServingHost
+from endpoints.services import sagemaker
 from endpoints.services.common import created_by_the_other_request, created_for_token
+from jobs.models import Backend
 from jobs.services.common import Errors, request_fingerprint
 from studio.models import NAME_REGEX, Project
 from studio.services import audit_record
@@ -67,8 +70,15 @@ def endpoint_create(
     endpoint_config: str,
     tags: dict[str, str] | None = None,
     client_token: str | None = None,
+    backend: str = "",
 ) -> tuple[Endpoint, bool]:
-    fingerprint = request_fingerprint(name=name, config=endpoint_config, tags=tags)
+    """``backend``: "local" (this machine's serving processes) or "sagemaker" (an endpoint in the
+    project's AWS account); empty: ``STUDIO_DEFAULT_BACKEND``."""
+    backend = backend or settings.STUDIO_DEFAULT_BACKEND
+    # The backend joins the fingerprint only when it is not the local one, so retries of requests
+    # made before there was a choice still match.
+    extra = {"backend": backend} if backend != Backend.LOCAL else {}
+    fingerprint = request_fingerprint(name=name, config=endpoint_config, tags=tags, **extra)
     existing = created_for_token(Endpoint, project, client_token, fingerprint)
     if existing is not None:
         return existing, False
@@ -78,6 +88,10 @@ def endpoint_create(
     elif Endpoint.objects.filter(project=project, name=name).exists():
         errors.add("name", f"An endpoint named {name!r} already exists in {project.name}.")
     config = _config_named(errors, project, endpoint_config)
+    if backend not in Backend.values:
+        errors.add("backend", f"Choose one of {', '.join(Backend.values)}.")
+    elif backend == Backend.SAGEMAKER and (problem := sagemaker.sagemaker_backend_check(project)):
+        errors.add("backend", problem)
     errors.raise_if_any()
     try:
         with transaction.atomic():
@@ -90,9 +104,11 @@ def endpoint_create(
                 tags=tags or {},
                 client_token=client_token or None,
                 request_sha256=fingerprint,
+                backend=backend,
             )
+            where = " on Amazon SageMaker" if backend == Backend.SAGEMAKER else ""
             EndpointEvent.objects.create(
-                endpoint=endpoint, status=endpoint.status, message=f"Deploying {config.name}"
+                endpoint=endpoint, status=endpoint.status, message=f"Deploying {config.name}{where}"
             )
             audit_record(
                 actor=user,
@@ -100,8 +116,13 @@ def endpoint_create(
                 target_type="endpoint",
                 target_name=name,
                 project=project,
-                details={"endpoint_config": config.name},
+                details={"endpoint_config": config.name, "backend": backend},
             )
+            if backend == Backend.SAGEMAKER:
+                Endpoint.objects.filter(pk=endpoint.pk).update(
+                    remote=sagemaker.sagemaker_initial_remote(endpoint)
+                )
+                sagemaker.sagemaker_follow(endpoint)
     except IntegrityError:
         return created_by_the_other_request(Endpoint, project, name, client_token, fingerprint), False
     return endpoint, True
@@ -133,6 +154,8 @@ def endpoint_update(*, endpoint: Endpoint, user: AbstractBaseUser | None, endpoi
     if not moved:
         endpoint.refresh_from_db(fields=["status"])
         raise _not_in_service(endpoint, "updated")
+    if endpoint.backend == Backend.SAGEMAKER:
+        sagemaker.sagemaker_follow(endpoint)
     audit_record(
         actor=user,
         action="update",
@@ -163,6 +186,9 @@ def endpoint_update_weights(*, endpoint: Endpoint, user: AbstractBaseUser | None
     if not errors and sum(current.values()) <= 0:
         errors.add("weights", "At least one variant needs a weight above 0.")
     errors.raise_if_any()
+    if endpoint.backend == Backend.SAGEMAKER:
+        # SageMaker shifts the traffic itself; Studio records the weights once it has accepted them.
+        sagemaker.sagemaker_weights_update(endpoint=endpoint, weights=current)
     with transaction.atomic():
         Endpoint.objects.filter(pk=endpoint.pk).update(weights=current, updated_at=timezone.now())
         EndpointEvent.objects.create(
@@ -184,7 +210,8 @@ def endpoint_update_weights(*, endpoint: Endpoint, user: AbstractBaseUser | None
 
 def endpoint_delete(*, endpoint: Endpoint, user: AbstractBaseUser | None) -> None:
     """Deleting: the supervisor stops its processes and removes it; with no supervisor alive nothing
-    runs, so it goes at once."""
+    runs, so it goes at once. A SageMaker endpoint goes once SageMaker has deleted it (deleting one
+    that is Deleting again asks SageMaker again)."""
     if endpoint.status != EndpointStatus.DELETING:
         endpoint_transition(endpoint, EndpointStatus.DELETING, "Deleting")
         audit_record(
@@ -194,5 +221,7 @@ def endpoint_delete(*, endpoint: Endpoint, user: AbstractBaseUser | None) -> Non
             target_name=endpoint.name,
             project=endpoint.project,
         )
-    if not serving_host_alive():
+    if endpoint.backend == Backend.SAGEMAKER:
+        sagemaker.sagemaker_follow(endpoint)
+    elif not serving_host_alive():
         endpoint.delete()

@@ -49,6 +49,7 @@ from endpoints.serving import protocol
 from endpoints.serving.model_server import EXIT_LOAD_FAILED
 from jobs.backends.base import BackendError
 from jobs.backends.local import ResourceLimits
+from jobs.models import Backend
 
 logger = logging.getLogger(__name__)
 
@@ -159,8 +160,11 @@ class Supervisor:
     def tick(self) -> None:
         now = timezone.now()
         ServingHost.objects.update_or_create(name=self.name, defaults={"heartbeat_at": now})
+        # Endpoints on SageMaker run there: their Celery chain follows them, not this supervisor.
         endpoints = list(
-            Endpoint.objects.exclude(status=EndpointStatus.FAILED).select_related("config", "pending_config")
+            Endpoint.objects.exclude(status=EndpointStatus.FAILED)
+            .filter(backend=Backend.LOCAL)
+            .select_related("config", "pending_config")
         )
         variants = self._variants_of(endpoints)
         desired: dict[Key, ProductionVariant] = {}

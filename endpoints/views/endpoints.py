@@ -4,6 +4,7 @@ detail page with its live fragment, weights, blue/green update and delete, and t
 from __future__ import annotations
 
 import contextlib
+import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -19,6 +20,7 @@ from endpoints import selectors
 from endpoints.charts import metric_figures
 from endpoints.forms import ConsoleForm, DeployForm, EndpointUpdateForm, WeightsForm
 from endpoints.models import Endpoint, EndpointStatus
+from endpoints.serializers import SAGEMAKER_FIELDS
 from endpoints.services.configs import endpoint_config_create
 from endpoints.services.endpoints import (
     endpoint_create,
@@ -30,7 +32,7 @@ from endpoints.services.models import model_create
 from endpoints.views.common import CHOICES_LIMIT, may, page_context
 from frontend.views import PAGE_SIZE, form_data
 from jobs import selectors as job_selectors
-from jobs.models import JobKind
+from jobs.models import Backend, JobKind
 from studio.models import Project
 from studio.roles import Permission
 from studio.selectors import project_get_for
@@ -89,7 +91,11 @@ def _deploy(form: DeployForm, project: Project, request: HttpRequest) -> Endpoin
             )
             stage = "endpoint"
             endpoint, _ = endpoint_create(
-                project=project, user=user, name=endpoint_name, endpoint_config=config.name
+                project=project,
+                user=user,
+                name=endpoint_name,
+                endpoint_config=config.name,
+                backend=data["backend"],
             )
     except ValidationError as exc:
         form.add_stage_errors(stage, exc)
@@ -130,15 +136,29 @@ def endpoint_list(request: HttpRequest, project: str) -> HttpResponse:
     return render(request, "endpoints/endpoint_list.html", context)
 
 
+def _sagemaker_context(endpoint: Endpoint) -> dict | None:
+    """An endpoint on SageMaker: its names there, ARN, last status and the requests sent (as JSON)."""
+    if endpoint.backend != Backend.SAGEMAKER:
+        return None
+    remote = endpoint.remote
+    return {
+        **{field: remote.get(field) for field in SAGEMAKER_FIELDS},
+        "variants": remote.get("variants", []),
+        "requests_json": json.dumps(remote.get("requests", []), indent=2, default=str),
+    }
+
+
 def _live_context(project: Project, endpoint: Endpoint) -> dict:
     """The header, status, timeline and instances: the page and its polled fragment share them."""
     events = list(endpoint.events.order_by("-created_at", "-id")[:TIMELINE_EVENTS])
+    sagemaker = _sagemaker_context(endpoint)
     return page_context(
         project,
         endpoint=endpoint,
         stable=endpoint.status in STABLE,
         events=events[::-1],
-        instances=list(endpoint.instances.select_related("config")),
+        instances=[] if sagemaker else list(endpoint.instances.select_related("config")),
+        sagemaker=sagemaker,
         can_operate=may(project, Permission.OPERATE),
     )
 
@@ -268,5 +288,10 @@ def endpoint_delete_view(request: HttpRequest, project: str, name: str) -> HttpR
     if not Endpoint.objects.filter(pk=endpoint.pk).exists():
         messages.success(request, f"Endpoint {name} deleted.")
         return redirect("endpoints:endpoint-list", project=project_obj.name)
-    messages.success(request, f"Endpoint {name} is Deleting: its serving processes stop first.")
+    first = (
+        "SageMaker deletes it first"
+        if endpoint.backend == Backend.SAGEMAKER
+        else "its serving processes stop first"
+    )
+    messages.success(request, f"Endpoint {name} is Deleting: {first}.")
     return redirect("endpoints:endpoint-detail", project=project_obj.name, name=name)
