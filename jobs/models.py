@@ -8,6 +8,7 @@ can never both win.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from django.conf import settings
 from django.db import models, transaction
@@ -196,13 +197,14 @@ class Job(models.Model):
         for key, value in fields.items():
             setattr(self, key, value)
 
-    def set_secondary(self, secondary: str, message: str = "") -> None:
-        """Record a step inside InProgress (Downloading, Processing, Uploading, ...).
+    def set_secondary(self, secondary: str, message: str = "", *, at: datetime | None = None) -> None:
+        """Record a step inside InProgress (Downloading, Processing, Uploading, ...), by default as
+        of now; ``at`` when the step happened elsewhere earlier (SageMaker's transition times).
 
         A job that meanwhile moved on (a stop request set Stopping) keeps the secondary status
         that move gave it.
         """
-        now = timezone.now()
+        now = at or timezone.now()
         with transaction.atomic():
             updated = Job.objects.filter(pk=self.pk, status=JobStatus.IN_PROGRESS).update(
                 secondary_status=secondary, updated_at=now

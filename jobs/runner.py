@@ -15,7 +15,7 @@ import re
 import signal
 import socket
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError
@@ -97,10 +97,10 @@ class JobRecorder:
         """A line from Studio itself, marked so users can tell it from their script's output."""
         self.write(f"[studio] {message}\n")
 
-    def set_secondary(self, secondary: str, message: str) -> None:
+    def set_secondary(self, secondary: str, message: str, *, at: datetime | None = None) -> None:
         self.system(message)
         self.flush()
-        self.job.set_secondary(secondary, message)
+        self.job.set_secondary(secondary, message, at=at)
 
     def flush(self, *, final: bool = False) -> int:
         """Write what is buffered; returns how many metric points it wrote."""

@@ -167,6 +167,7 @@ def test_names_fit_sagemakers_rules_and_long_ones_stay_distinct():
 # --- the whole life of an endpoint, on moto ----------------------------------------------------------
 
 
+@pytest.mark.fullstack
 @pytest.mark.django_db
 def test_a_model_and_an_endpoint_are_created_updated_reweighted_and_deleted_on_sagemaker(
     aws_project,
@@ -325,6 +326,7 @@ def test_a_delete_while_creating_takes_over_the_creates_chain(deployed, sagemake
 # --- invocations through Studio's URL ----------------------------------------------------------------
 
 
+@pytest.mark.fullstack
 def test_invocations_reach_sagemaker_through_studios_invocation_url(
     project,
     admin_user,

@@ -25,7 +25,8 @@ from studio.artifacts import store_for
 from studio.services import artifact_upload
 from tests.aws_support import ROLE_ARN, moto_client
 
-pytestmark = pytest.mark.django_db
+# Also on the full stack: PostgreSQL's JSON lookups follow the chain token; S3 is Studio's store too.
+pytestmark = [pytest.mark.django_db, pytest.mark.fullstack]
 STARTED = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
@@ -559,3 +560,32 @@ def test_a_create_whose_answer_was_lost_is_followed_not_sent_twice(project, admi
     assert "already exists on SageMaker; following it" in job_log_text(job)
     assert arn  # the job's own ARN was found by its tag
     stubbed.assert_no_pending_responses()
+
+
+def test_sagemaker_transition_times_and_billing_reach_the_job(project, admin_user, stubbed, steps):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    job = xgboost_job(project, admin_user, managed_spot=True)
+    name = sagemaker_job_name(job)
+    training_at = timezone.now() + timedelta(minutes=3)
+    stubbed.add_response("create_training_job", created(name))
+    described = in_progress(
+        name,
+        ("Starting", "Preparing"),
+        ("Training", "Training"),
+        ("Completed", "Done"),
+        status="Completed",
+        TrainingTimeInSeconds=600,
+        BillableTimeInSeconds=240,
+    )
+    described["SecondaryStatusTransitions"][1]["StartTime"] = training_at
+    stubbed.add_response("describe_training_job", described)
+
+    job = follow(job, steps)
+
+    assert job.status == JobStatus.COMPLETED, job.failure_reason
+    assert job.events.get(secondary_status="Training").created_at == training_at
+    assert job.remote["BillableTimeInSeconds"] == 240
+    assert job.remote["request"]["EnableManagedSpotTraining"] is True

@@ -75,6 +75,19 @@ def model_environment(model: Model) -> dict[str, str]:
     return environment
 
 
+def model_snapshot(model: Model) -> dict:
+    """The model as a job or a SageMaker request takes it: what it serves, fixed at that moment."""
+    return {
+        "name": model.name,
+        "uuid": str(model.uuid),
+        "algorithm": model.algorithm,
+        "artifact_uri": model.artifact_uri,
+        "artifact_sha256": model.artifact_sha256,
+        "code": model.code,
+        "environment": model_environment(model),
+    }
+
+
 def _cache_root() -> Path:
     return settings.STUDIO_SERVING_DIR / "models"
 

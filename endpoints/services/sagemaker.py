@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -37,8 +36,16 @@ from django.utils import timezone
 from cloud.clients import AwsNotConfigured, aws_client, aws_settings_of
 from cloud.errors import AWS_ERRORS, aws_failure
 from endpoints.models import Endpoint, EndpointConfig, EndpointStatus, Model
+from endpoints.services.model_files import model_snapshot
 from jobs.backends.base import BackendError
-from jobs.backends.sagemaker.requests import model_request
+from jobs.backends.sagemaker.follow import (
+    already_exists,
+    boto3_method,
+    chain_start,
+    error_of,
+    next_poll_delay,
+)
+from jobs.backends.sagemaker.requests import model_name, model_request
 from jobs.backends.sagemaker.staging import RetryLater, Stager
 from jobs.models import Backend
 from studio.models import Project
@@ -90,8 +97,8 @@ def sagemaker_endpoint_name(endpoint: Endpoint) -> str:
 
 
 def sagemaker_model_name(project: Project, model: Model) -> str:
-    """One SageMaker model per Studio model (its uuid tells a re-created model of the same name)."""
-    return sagemaker_name(project.name, model.name, model.uuid.hex[:8])
+    """One SageMaker model per Studio model, shared with its transform jobs."""
+    return model_name(project.name, model_snapshot(model))
 
 
 def sagemaker_config_name(endpoint: Endpoint, config: EndpointConfig) -> str:
@@ -111,19 +118,6 @@ def sagemaker_initial_remote(endpoint: Endpoint) -> dict:
 
 
 # --- requests ---------------------------------------------------------------------------------------
-
-
-def model_payload(model: Model) -> dict:
-    """The model as the request builders take it."""
-    return {
-        "name": model.name,
-        "uuid": str(model.uuid),
-        "algorithm": model.algorithm,
-        "artifact_uri": model.artifact_uri,
-        "artifact_sha256": model.artifact_sha256,
-        "code": model.code,
-        "environment": model.environment,
-    }
 
 
 def _sampling_percentage(value: float) -> int:
@@ -198,34 +192,11 @@ def _tags(endpoint: Endpoint, **extra: str) -> list[dict[str, str]]:
     return [{"Key": f"studio:{key}", "Value": value} for key, value in values.items()]
 
 
-def _snake(operation: str) -> str:
-    """CreateEndpointConfig → create_endpoint_config (boto3's method name)."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
-
-
-def _error_of(exc: Exception) -> tuple[str, str]:
-    error = getattr(exc, "response", {}).get("Error", {})
-    return str(error.get("Code", "")), str(error.get("Message", ""))
-
-
 def _is_not_found(exc: Exception) -> bool:
-    code, message = _error_of(exc)
+    code, message = error_of(exc)
     return code in ("ValidationException", "ResourceNotFound") and (
         "could not find" in message.lower() or "does not exist" in message.lower()
     )
-
-
-def _already_exists(exc: Exception) -> bool:
-    code, message = _error_of(exc)
-    return code == "ResourceInUse" or "already exist" in message.lower()
-
-
-def _next_delay(last: float, *, changed: bool) -> float:
-    """Poll soon after a change; double the wait while nothing changes, up to the maximum."""
-    first = settings.STUDIO_SAGEMAKER_POLL_SECONDS
-    if changed or last <= 0:
-        return first
-    return min(settings.STUDIO_SAGEMAKER_POLL_MAX_SECONDS, max(first, last * 2))
 
 
 # --- starting a chain --------------------------------------------------------------------------------
@@ -234,17 +205,7 @@ def _next_delay(last: float, *, changed: bool) -> float:
 def sagemaker_follow(endpoint: Endpoint) -> str:
     """Give the endpoint a new chain token (ending any other chain) and send the chain's first step
     once the caller's transaction commits. Returns the token."""
-    token = uuid.uuid4().hex
-    with transaction.atomic():
-        current = (
-            Endpoint.objects.select_for_update()
-            .filter(pk=endpoint.pk)
-            .values_list("remote", flat=True)
-            .first()
-        )
-        remote = {**(current or {}), "chain": token, "polled_at": timezone.now().isoformat()}
-        Endpoint.objects.filter(pk=endpoint.pk).update(remote=remote)
-    endpoint.remote = remote
+    token, endpoint.remote = chain_start(Endpoint, endpoint.pk, polled_at=timezone.now().isoformat())
     endpoint_id = endpoint.pk
 
     def send() -> None:
@@ -345,9 +306,9 @@ class _Sync:
             requests.append(entry)
             del requests[:-MAX_REQUESTS_KEPT]
         try:
-            return getattr(self.client, _snake(operation))(**request)
+            return getattr(self.client, boto3_method(operation))(**request)
         except AWS_ERRORS as exc:
-            entry["error"] = _error_of(exc)[0] or type(exc).__name__
+            entry["error"] = error_of(exc)[0] or type(exc).__name__
             raise
 
     def describe(self) -> dict | None:
@@ -384,7 +345,7 @@ class _Sync:
         self.remote["retries"] = self.remote.get("retries", 0) + 1
         self.remote["last_retry_reason"] = reason[:2048]
         logger.warning("retrying a SageMaker call later: %s", reason, extra={"endpoint": self.endpoint.name})
-        delay = _next_delay(last_delay, changed=False)
+        delay = next_poll_delay(last_delay, changed=False)
         return delay if self.save() else None
 
     def transition(self, status: str, message: str, *, expected: tuple[str, ...], **fields: object) -> bool:
@@ -487,7 +448,7 @@ class _Sync:
             if made.get(model.name) == name:
                 continue
             self.action = f"Preparing model {model.name} for SageMaker"
-            request = model_request(model_payload(model), self.aws, stager, name=name)
+            request = model_request(model_snapshot(model), self.aws, stager, name=name)
             self._create("CreateModel", request)
             made[model.name] = name
         return {studio: made[studio] for studio in made}
@@ -510,7 +471,7 @@ class _Sync:
         try:
             return self.call(operation, request)
         except AWS_ERRORS as exc:
-            if _already_exists(exc):
+            if already_exists(exc):
                 logger.info("%s: it exists already", operation, extra={"endpoint": self.endpoint.name})
                 return {}
             raise
@@ -527,7 +488,7 @@ class _Sync:
             try:
                 response = self.call("CreateEndpoint", request)
             except AWS_ERRORS as exc:
-                if not _already_exists(exc):
+                if not already_exists(exc):
                     raise
                 existing = self.describe()
                 if existing is None or existing.get("EndpointStatus") == "Deleting":
@@ -563,7 +524,7 @@ class _Sync:
             reason = described.get("FailureReason") or "SageMaker gave no reason."
             self.fail(f"SageMaker endpoint {self.name} failed: {reason}")
             return None
-        delay = _next_delay(last_delay, changed=changed)
+        delay = next_poll_delay(last_delay, changed=changed)
         return delay if self.save() else None
 
     def update(self, last_delay: float) -> float | None:
@@ -628,7 +589,7 @@ class _Sync:
                 failure_reason=reason[:2048],
             )
             return None
-        delay = _next_delay(last_delay, changed=changed)
+        delay = next_poll_delay(last_delay, changed=changed)
         return delay if self.save() else None
 
     def _forget_config(self, name: str) -> None:
@@ -657,7 +618,7 @@ class _Sync:
             changed = self._status_changed(status)
             if status != "Deleting":
                 self.remote["delete_sent"] = False  # not taken (yet): ask again on the next step
-            delay = _next_delay(last_delay, changed=changed)
+            delay = next_poll_delay(last_delay, changed=changed)
             return delay if self.save() else None
         for name in list(self.remote.get("endpoint_configs", [])):
             self._forget_config(name)

@@ -24,7 +24,7 @@ from endpoints.inference.transform import (
     record_format,
 )
 from endpoints.models import Model
-from endpoints.services.model_files import model_environment
+from endpoints.services.model_files import model_snapshot
 from jobs.models import Backend, Job, JobKind
 from jobs.services.common import (
     Errors,
@@ -82,15 +82,7 @@ def _check_model(errors: Errors, project: Project, name: str) -> dict | None:
             "code; a project admin must trust it before a job runs it.",
         )
         return None
-    return {
-        "name": model.name,
-        "uuid": str(model.uuid),
-        "algorithm": model.algorithm,
-        "artifact_uri": model.artifact_uri,
-        "artifact_sha256": model.artifact_sha256,
-        "code": model.code,
-        "environment": model_environment(model),
-    }
+    return model_snapshot(model)
 
 
 def _check_input(errors: Errors, project: Project, uri: str) -> dict | None:

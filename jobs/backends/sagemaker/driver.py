@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +31,7 @@ from cloud.clients import AwsNotConfigured, aws_client, aws_settings_of
 from cloud.errors import AWS_ERRORS, aws_failure
 from cloud.models import AwsSettings
 from jobs.backends.base import BackendError
+from jobs.backends.sagemaker.follow import already_exists, boto3_method, chain_start, next_poll_delay
 from jobs.backends.sagemaker.requests import job_request, model_request, transform_model_name
 from jobs.backends.sagemaker.staging import RetryLater, Stager, fetch_to_store
 from jobs.models import (
@@ -101,11 +101,6 @@ WORKING_SECONDARY = {
 }
 
 
-def _snake(operation: str) -> str:
-    """CreateTrainingJob → create_training_job (boto3's method name)."""
-    return "".join(f"_{char.lower()}" if char.isupper() else char for char in operation).lstrip("_")
-
-
 def sagemaker_request_preview(job: Job) -> dict:
     """What was sent for ``job`` (``sent``: true), or what would be sent (a dry run that uploads
     nothing): ``{"operation", "request", "sent", "error"}``."""
@@ -143,12 +138,7 @@ def _prerequisites(job: Job, aws: AwsSettings, stager: Stager) -> list[dict]:
 
 def sagemaker_chain_start(job: Job) -> str:
     """Give the job a new chain token (ending any other chain); the caller sends the first step."""
-    token = uuid.uuid4().hex
-    with transaction.atomic():
-        current = Job.objects.select_for_update().filter(pk=job.pk).values_list("remote", flat=True).first()
-        remote = {**(current or {}), "chain": token}
-        Job.objects.filter(pk=job.pk).update(remote=remote)
-    job.remote = remote
+    token, job.remote = chain_start(Job, job.pk)
     return token
 
 
@@ -227,7 +217,7 @@ class _Step:
                 failure_reason=f"{reason} (gave up after {MAX_SUBMIT_TRIES} tries)",
             )
             return None
-        delay = _next_delay(last_delay, changed=False)
+        delay = next_poll_delay(last_delay, changed=False)
         self.recorder.system(f"{reason}; trying again in {delay:g} s")
         return delay if self.save() else None
 
@@ -278,7 +268,7 @@ class _Step:
         if status in ("Completed", "Failed", "Stopped"):
             self.conclude(status, described)
             return None
-        delay = _next_delay(last_delay, changed=changed)
+        delay = next_poll_delay(last_delay, changed=changed)
         return delay if self.save() else None
 
     def _past_runtime(self) -> bool:
@@ -318,13 +308,9 @@ class _Step:
         """A create whose answer was lost is retried: "already exists" then means it worked, when
         ``owned`` (given the request) confirms that what exists is this job's."""
         try:
-            return getattr(self.client("sagemaker"), _snake(operation))(**request)
+            return getattr(self.client("sagemaker"), boto3_method(operation))(**request)
         except AWS_ERRORS as exc:
-            error = getattr(exc, "response", {}).get("Error", {})
-            if (
-                error.get("Code") != "ResourceInUse"
-                and "already exist" not in str(error.get("Message", "")).lower()
-            ):
+            if not already_exists(exc):
                 raise
         if owned is not None and not owned(request):
             raise BackendError(
@@ -349,7 +335,9 @@ class _Step:
         seen = self.remote.get("transitions_seen", 0)
         for item in transitions[seen:]:
             message = item.get("StatusMessage") or item["Status"]
-            self.recorder.set_secondary(item["Status"], f"SageMaker: {item['Status']}: {message}")
+            # SageMaker's own time of the step, never before the job started here (clock skew).
+            at = max(_aware(item.get("StartTime")), self.job.started_at or timezone.now())
+            self.recorder.set_secondary(item["Status"], f"SageMaker: {item['Status']}: {message}", at=at)
             changed = True
         self.remote["transitions_seen"] = len(transitions)
         if not transitions:
@@ -401,6 +389,7 @@ class _Step:
 
     def conclude(self, status: str, described: dict) -> None:
         self.record_final_metrics(described)
+        self.record_times(described)
         if status == "Completed":
             self.action = f"Fetching the outputs of {self.remote['name']}"
             self.recorder.set_secondary(SecondaryStatus.UPLOADING, "Fetching the job's outputs from S3")
@@ -432,6 +421,12 @@ class _Step:
                 )
             else:
                 self.finish(JobStatus.STOPPED, SecondaryStatus.STOPPED, message="Stopped on request")
+
+    def record_times(self, described: dict) -> None:
+        """What SageMaker bills: with managed spot, the saving is 1 - billable / training time."""
+        for key in ("TrainingTimeInSeconds", "BillableTimeInSeconds"):
+            if described.get(key) is not None:
+                self.remote[key] = described[key]
 
     def record_final_metrics(self, described: dict) -> None:
         """SageMaker's final values, for metrics the log lines did not already give."""
@@ -526,14 +521,6 @@ def _aware(value: datetime | None) -> datetime:
     if value is None:
         return timezone.now()
     return value if timezone.is_aware(value) else timezone.make_aware(value, timezone.utc)
-
-
-def _next_delay(last_delay: float, *, changed: bool) -> float:
-    """Poll soon while things happen; back off (doubling) while nothing does."""
-    base, cap = settings.STUDIO_SAGEMAKER_POLL_SECONDS, settings.STUDIO_SAGEMAKER_POLL_MAX_SECONDS
-    if changed or last_delay <= 0:
-        return base
-    return min(cap, max(base, last_delay * 2))
 
 
 def sagemaker_step(job_id: int, chain: str, last_delay: float = 0.0) -> None:

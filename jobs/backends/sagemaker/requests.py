@@ -97,9 +97,14 @@ def sagemaker_job_name(job: Job) -> str:
 
 
 def transform_model_name(job: Job) -> str:
-    """The SageMaker model a transform job runs: named from the project, the model's name and a
-    digest of what it serves (artifact, code, environment), so a changed model gets a new name."""
-    model = job.spec["model"]
+    """The SageMaker model a transform job runs (see ``model_name``)."""
+    return model_name(job.project.name, job.spec["model"])
+
+
+def model_name(project: str, model: dict) -> str:
+    """A Studio model's name on SageMaker, shared by its transform jobs and endpoints: named from
+    the project, the model's name and a digest of what it serves (artifact, code, environment),
+    so a changed model gets a new name."""
     served = {
         "artifact_sha256": model["artifact_sha256"],
         "code_sha256": (model.get("code") or {}).get("sha256", ""),
@@ -107,7 +112,7 @@ def transform_model_name(job: Job) -> str:
         "algorithm": model.get("algorithm", ""),
     }
     identity = json.dumps(served, sort_keys=True)
-    return _fitted_name(f"{job.project.name}-{model['name']}", identity, MAX_NAME_LENGTH, always_hashed=True)
+    return _fitted_name(f"{project}-{model['name']}", identity, MAX_NAME_LENGTH, always_hashed=True)
 
 
 # --- Shared pieces ---------------------------------------------------------------------------------
