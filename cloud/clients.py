@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import boto3
 from botocore.config import Config
 from django.conf import settings
@@ -30,6 +32,16 @@ def aws_settings_of(project: Project, *, require_ready: bool = True) -> AwsSetti
         ]
         raise AwsNotConfigured(f"Project {project.name}'s AWS settings lack the {' and the '.join(missing)}.")
     return found
+
+
+def in_region(aws: AwsSettings, region: str) -> AwsSettings:
+    """``aws`` pointed at ``region`` (where a job or endpoint was sent; the settings may name another
+    since), for building clients only: never saved."""
+    if not region or region == aws.region:
+        return aws
+    moved = copy.copy(aws)
+    moved.region = region
+    return moved
 
 
 def retry_config(**extra: object) -> Config:

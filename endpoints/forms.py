@@ -15,6 +15,7 @@ from django.core.validators import MaxValueValidator
 from endpoints.inference import codecs
 from frontend.forms import ServiceErrorsMixin
 from jobs.forms.common import environment_field, form_unique_pairs, instance_type_choices
+from jobs.models import Backend
 
 CODE_FILE_ACCEPT = ".py,.tar.gz,.tgz,.tar,.zip"
 DEFAULT_VARIANT = "AllTraffic"
@@ -23,8 +24,6 @@ CONSOLE_CONTENT_TYPES = [
     (codecs.JSON, codecs.JSON),
     (codecs.JSONLINES, codecs.JSONLINES),
 ]
-# Where an endpoint runs (jobs.models.Backend's values, in the pages' words).
-BACKEND_CHOICES = [("local", "This machine"), ("sagemaker", "Amazon SageMaker")]
 SOURCE_TRAINING_JOB = "training_job"
 SOURCE_UPLOAD = "upload"
 
@@ -150,7 +149,7 @@ class DeployForm(forms.Form):
     )
     # Not required: a program posting the form without it gets the installation's default.
     backend = forms.ChoiceField(
-        choices=BACKEND_CHOICES,
+        choices=Backend.choices,
         required=False,
         label="Runs on",
         help_text="Amazon SageMaker: an endpoint in the project's AWS account (set under Settings → AWS).",

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 
 from endpoints.services import sagemaker
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="endpoints.sagemaker_sync", ignore_result=True)
@@ -15,8 +19,13 @@ def sagemaker_sync(endpoint_id: int, chain: str, delay: float = 0.0) -> None:
     whose chain token is stale ends), but a lost one is the reaper's business (``sagemaker_reap``).
     """
     next_delay = sagemaker.endpoint_sagemaker_sync(endpoint_id=endpoint_id, chain=chain, last_delay=delay)
-    if next_delay is not None:
+    if next_delay is None:
+        return
+    try:
         sagemaker_sync.apply_async(args=[endpoint_id, chain, next_delay], countdown=next_delay)
+    except Exception:
+        # The chain pauses; the reaper starts a new one once the endpoint's polled_at is stale.
+        logger.exception("could not reach the broker", extra={"endpoint": endpoint_id})
 
 
 @shared_task(name="endpoints.sagemaker_reap", ignore_result=True)

@@ -18,7 +18,7 @@ import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -109,9 +109,20 @@ class JobRecorder:
         if self.pending:
             text = "".join(self.pending)
             self.pending = []
-            start, self.offset = self.offset, self.offset + len(text)
-            JobLogChunk.objects.create(job=self.job, start=start, end=self.offset, text=text)
-            Job.objects.filter(pk=self.job.pk).update(log_size=self.offset)
+            # The offset is the row's, read under its lock: two writers (a SageMaker job's chain and
+            # one that took over from it) never claim the same place in the log.
+            with transaction.atomic():
+                start = (
+                    Job.objects.select_for_update()
+                    .filter(pk=self.job.pk)
+                    .values_list("log_size", flat=True)
+                    .first()
+                )
+                if start is None:
+                    return 0  # the job is gone
+                self.offset = start + len(text)
+                JobLogChunk.objects.create(job=self.job, start=start, end=self.offset, text=text)
+                Job.objects.filter(pk=self.job.pk).update(log_size=self.offset)
             self.job.log_size = self.offset
         written = len(self.points)
         if self.points:

@@ -117,4 +117,14 @@ urlpatterns = [
         tuning.tuning_job_clone_view,
         name="tuning-clone",
     ),
+    # The SageMaker card's dry run, fetched when the reader opens it.
+    *(
+        path(
+            f"projects/<str:project>/jobs/{kind}/<str:name>/sagemaker-dry-run/",
+            common.job_sagemaker_dry_run,
+            {"kind": kind},
+            name=f"{kind}-sagemaker-dry-run",
+        )
+        for kind in ("processing", "training", "transform", "tuning")
+    ),
 ]

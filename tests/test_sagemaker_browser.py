@@ -119,10 +119,14 @@ def test_a_completed_local_job_shows_its_dry_run_then_runs_on_sagemaker_to_compl
     assert card.get_attribute("data-backend") == "local"
     assert page.locator("#job-backend").inner_text() == "This machine (local)"
 
-    # The dry run: the request that would be sent, folded until asked for; nothing uploaded.
+    # The dry run: the request that would be sent, folded until asked for, built only then (the
+    # card fetches it when opened); nothing uploaded.
+    dry_run = page.locator("#sagemaker-dry-run")
     request_json = page.locator("#sagemaker-dry-run #sagemaker-request-json")
-    assert not request_json.is_visible()
+    assert request_json.count() == 0
+    assert dry_run.get_attribute("data-state") is None  # not fetched with the page
     page.locator("#sagemaker-dry-run summary").click()
+    page.locator("#sagemaker-dry-run[data-state='loaded']").wait_for()
     request_json.wait_for(state="visible")
     assert "CreateTrainingJob" in page.locator("#sagemaker-dry-run summary").inner_text()
     shown = request_json.inner_text()

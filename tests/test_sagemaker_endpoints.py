@@ -19,6 +19,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
+from django.db import OperationalError
 from django.urls import reverse
 
 from cloud.models import AwsSettings
@@ -27,13 +28,13 @@ from endpoints.gateway.routes import EndpointRoute, SageMakerTarget, VariantRout
 from endpoints.models import Endpoint, EndpointEvent, EndpointStatus, ServingInstance
 from endpoints.services import sagemaker as sagemaker_service
 from endpoints.services.sagemaker import (
-    SAGEMAKER_NAME,
     endpoint_sagemaker_sync,
     endpoints_sagemaker_reap,
     sagemaker_name,
 )
 from endpoints.serving.supervisor import Supervisor
 from endpoints.tasks import sagemaker_sync
+from jobs.backends.sagemaker.requests import SAGEMAKER_NAME
 from studio.services import api_key_create
 from tests.aws_support import ROLE_ARN
 from tests.conftest import PASSWORD, api_client_for
@@ -691,6 +692,188 @@ def test_the_reaper_restarts_a_chain_that_went_quiet(deployed, sent, django_capt
     deployed.refresh_from_db()
     assert deployed.remote["chain"] != fresh
     assert sent[-1][0] == [deployed.pk, deployed.remote["chain"]]
+
+
+@pytest.mark.django_db
+def test_the_reaper_restarts_at_most_a_batch_the_stalest_first(
+    deployed, api, sent, monkeypatch, django_capture_on_commit_callbacks
+):
+    create_endpoint(api, "other", "live-config")
+    other = Endpoint.objects.get(name="other")
+    for row, polled in ((deployed, "2020-01-02T00:00:00+00:00"), (other, "2020-01-01T00:00:00+00:00")):
+        row.refresh_from_db()
+        Endpoint.objects.filter(pk=row.pk).update(remote={**row.remote, "polled_at": polled})
+    monkeypatch.setattr(sagemaker_service, "REAP_BATCH", 1)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert endpoints_sagemaker_reap() == 1
+    assert sent[-1][0] == [other.pk, Endpoint.objects.get(pk=other.pk).remote["chain"]]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert endpoints_sagemaker_reap() == 1
+    assert sent[-1][0] == [deployed.pk, Endpoint.objects.get(pk=deployed.pk).remote["chain"]]
+    assert endpoints_sagemaker_reap() == 0
+
+
+@pytest.mark.django_db
+def test_a_broker_down_between_steps_leaves_the_chain_to_the_reaper(deployed, monkeypatch, caplog):
+    def refuse(args, **options):
+        raise OSError("Connection refused")
+
+    monkeypatch.setattr(sagemaker_sync, "apply_async", refuse)
+    chain = deployed.remote["chain"]
+
+    sagemaker_sync(deployed.pk, chain)  # CreateEndpoint sent; the next step cannot be queued
+
+    deployed.refresh_from_db()
+    assert deployed.status == EndpointStatus.CREATING
+    assert deployed.remote["endpoint_sent"] is True
+    assert deployed.remote["chain"] == chain
+    assert "could not reach the broker" in caplog.text
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("error", "fails"), [(OperationalError("database is locked"), False), (RuntimeError("a bug"), True)]
+)
+def test_a_database_error_propagates_without_failing_the_endpoint(deployed, monkeypatch, error, fails):
+    def broken(self, last_delay: float) -> float | None:
+        raise error
+
+    monkeypatch.setattr(sagemaker_service._Sync, "create", broken)
+    chain = deployed.remote["chain"]
+
+    with pytest.raises(type(error)):
+        endpoint_sagemaker_sync(endpoint_id=deployed.pk, chain=chain)
+
+    deployed.refresh_from_db()
+    if fails:  # truly unexpected: Failed with the reason, and raised for the worker's log
+        assert deployed.status == EndpointStatus.FAILED
+        assert "Internal error in Studio's SageMaker endpoint sync: RuntimeError: a bug" in (
+            deployed.failure_reason
+        )
+    else:  # the database: nothing marked, the next step (or the reaper) tries again
+        assert deployed.status == EndpointStatus.CREATING
+        assert deployed.failure_reason == ""
+        assert deployed.remote["chain"] == chain
+
+
+# --- a delete racing a create or an update; AWS settings that change ----------------------------------
+
+
+def interleave(monkeypatch, operation: str, meanwhile) -> list[str]:
+    """Make ``meanwhile()`` run once, just before the step sends ``operation`` (its request already
+    built): what happens when a user acts while a chain's call is in flight."""
+    real_call = sagemaker_service._Sync.call
+    done: list[str] = []
+
+    def call(self, name: str, request: dict, *, record: bool = True) -> dict:
+        if name == operation and not done:
+            done.append(name)
+            meanwhile()
+        return real_call(self, name, request, record=record)
+
+    monkeypatch.setattr(sagemaker_service._Sync, "call", call)
+    return done
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("delete_finishes", [True, False], ids=["row-gone", "row-deleting"])
+def test_a_delete_while_create_endpoint_is_in_flight_deletes_what_the_create_made(
+    deployed, sagemaker, api, monkeypatch, delete_finishes
+):
+    def delete() -> None:
+        assert api.delete(f"{BASE}/endpoints/live/").status_code == 202
+        if delete_finishes:  # DeleteEndpoint: not found; no configs known; the row goes
+            assert drive(deployed) is None
+
+    done = interleave(monkeypatch, "CreateEndpoint", delete)
+
+    # CreateEndpoint succeeds after the delete: the step finds its chain taken and deletes again.
+    assert endpoint_sagemaker_sync(endpoint_id=deployed.pk, chain=deployed.remote["chain"]) is None
+
+    assert done == ["CreateEndpoint"]
+    assert "Could not find" in sagemaker_raises(sagemaker.describe_endpoint, EndpointName="vision-live")
+    assert sagemaker.list_endpoint_configs()["EndpointConfigs"] == []
+    if not delete_finishes:
+        row = Endpoint.objects.get(pk=deployed.pk)
+        assert row.status == EndpointStatus.DELETING
+        assert operations(row)[-2:] == ["DeleteEndpoint", "DeleteEndpointConfig"]
+        assert drive(row) is None
+    # The name is free again: deploying it anew works.
+    create_endpoint(api, "live", "live-config")
+    endpoint = drive(Endpoint.objects.get(name="live"))
+    assert endpoint.status == EndpointStatus.IN_SERVICE, endpoint.failure_reason
+
+
+@pytest.mark.django_db
+def test_a_chain_taken_over_by_another_create_leaves_what_it_made_to_it(deployed, sagemaker, monkeypatch):
+    interleave(monkeypatch, "CreateEndpoint", lambda: sagemaker_service.sagemaker_follow(deployed))
+
+    assert endpoint_sagemaker_sync(endpoint_id=deployed.pk, chain=deployed.remote["chain"]) is None
+
+    assert sagemaker.describe_endpoint(EndpointName="vision-live")["EndpointStatus"] == "InService"
+    endpoint = drive(deployed)  # the new chain: everything "already exists", and is its own
+    assert endpoint.status == EndpointStatus.IN_SERVICE, endpoint.failure_reason
+
+
+@pytest.mark.django_db
+def test_a_delete_while_update_endpoint_is_in_flight_deletes_the_config_the_update_made(
+    deployed, sagemaker, api, monkeypatch
+):
+    assert drive(deployed).status == EndpointStatus.IN_SERVICE
+    create_config(api, "bigger", [{"name": "main", "model": "scorer", "instance_type": "ml.m5.xlarge"}])
+    assert (
+        api.patch(f"{BASE}/endpoints/live/", {"endpoint_config": "bigger"}, format="json").status_code == 200
+    )
+    update_chain = Endpoint.objects.get(pk=deployed.pk).remote["chain"]
+
+    def delete() -> None:
+        assert api.delete(f"{BASE}/endpoints/live/").status_code == 202
+        assert drive(deployed) is None  # the endpoint and the config it knew of are deleted
+
+    interleave(monkeypatch, "UpdateEndpoint", delete)
+
+    # UpdateEndpoint: not found; the config made for it is unknown to the delete: deleted here.
+    assert endpoint_sagemaker_sync(endpoint_id=deployed.pk, chain=update_chain) is None
+
+    assert "Could not find" in sagemaker_raises(sagemaker.describe_endpoint, EndpointName="vision-live")
+    assert sagemaker.list_endpoint_configs()["EndpointConfigs"] == []
+
+
+@pytest.mark.django_db
+def test_an_endpoint_sent_to_sagemaker_keeps_its_row_when_the_project_loses_its_aws_settings(
+    deployed, sagemaker, api
+):
+    assert drive(deployed).status == EndpointStatus.IN_SERVICE
+    AwsSettings.objects.filter(project=deployed.project).delete()
+
+    assert api.delete(f"{BASE}/endpoints/live/").status_code == 202
+    endpoint = drive(deployed)
+
+    assert endpoint is not None
+    assert endpoint.status == EndpointStatus.FAILED
+    reason = endpoint.failure_reason
+    assert reason.startswith("Could not delete SageMaker endpoint vision-live: Project vision has no AWS")
+    assert "may still run (and cost) in us-east-1" in reason
+    assert "aws sagemaker delete-endpoint --endpoint-name vision-live --region us-east-1" in reason
+    assert sagemaker.describe_endpoint(EndpointName="vision-live")["EndpointStatus"] == "InService"
+
+
+@pytest.mark.django_db
+def test_following_and_deleting_need_no_role_or_bucket_and_go_to_the_region_sent_to(
+    deployed, aws_project, sagemaker, api
+):
+    assert drive(deployed).remote["region"] == "us-east-1"
+    AwsSettings.objects.filter(pk=aws_project.pk).update(region="eu-west-1", role_arn="", bucket="")
+
+    response = api.post(f"{BASE}/endpoints/live/weights/", {"weights": {"main": 2}}, format="json")
+    assert response.status_code == 200, response.content
+    [variant] = sagemaker.describe_endpoint(EndpointName="vision-live")["ProductionVariants"]
+    assert variant["CurrentWeight"] == 2.0
+
+    assert api.delete(f"{BASE}/endpoints/live/").status_code == 202
+    assert drive(deployed) is None
+    assert "Could not find" in sagemaker_raises(sagemaker.describe_endpoint, EndpointName="vision-live")
 
 
 # --- pages -------------------------------------------------------------------------------------------

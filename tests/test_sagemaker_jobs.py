@@ -589,3 +589,209 @@ def test_sagemaker_transition_times_and_billing_reach_the_job(project, admin_use
     assert job.events.get(secondary_status="Training").created_at == training_at
     assert job.remote["BillableTimeInSeconds"] == 240
     assert job.remote["request"]["EnableManagedSpotTraining"] is True
+
+
+def test_a_stop_while_the_job_is_being_sent_still_stops_it_on_sagemaker(
+    project, admin_user, stubbed, steps, monkeypatch
+):
+    """Chain A stages and sends; meanwhile the user stops the job and chain B, finding nothing on
+    SageMaker yet, ends it Stopped. A's create then succeeds: A records it and stops it there."""
+    job = xgboost_job(project, admin_user)
+    name = sagemaker_job_name(job)
+    real_request = driver.job_request
+
+    def request_then_stop(job_row, aws, stager):
+        built = real_request(job_row, aws, stager)
+        job_stop(job=Job.objects.get(pk=job.pk), user=admin_user)
+        chain_b = Job.objects.get(pk=job.pk).remote["chain"]
+        assert driver.sagemaker_advance(job.pk, chain_b) is None  # B: not there, so Stopped
+        return built
+
+    monkeypatch.setattr(driver, "job_request", request_then_stop)
+    monkeypatch.setattr(driver.transaction, "on_commit", lambda callback: None)
+    stubbed.add_client_error(
+        "describe_training_job", "ValidationException", "Requested resource not found", 400
+    )
+    stubbed.add_response("create_training_job", created(name))
+    stubbed.add_response("stop_training_job", {}, {"TrainingJobName": name})
+
+    job = follow(job, steps)
+
+    assert job.status == JobStatus.STOPPED
+    assert job.remote["sent"] is True
+    assert job.remote["name"] == name
+    assert "Asked SageMaker to stop" in job_log_text(job)
+    stubbed.assert_no_pending_responses()
+
+
+def test_a_job_is_followed_to_the_end_without_its_log_when_cloudwatch_refuses(
+    project, admin_user, stubbed, steps, monkeypatch
+):
+    from botocore.exceptions import ClientError
+
+    job = xgboost_job(project, admin_user)
+    name = sagemaker_job_name(job)
+    refused = ClientError(
+        {"Error": {"Code": "AccessDeniedException", "Message": "no logs:GetLogEvents"}}, "GetLogEvents"
+    )
+    monkeypatch.setattr(driver._Step, "tail_logs", lambda self: (_ for _ in ()).throw(refused))
+    stubbed.add_response("create_training_job", created(name))
+    stubbed.add_response("describe_training_job", in_progress(name, ("Training", "Training")))
+    stubbed.add_response(
+        "describe_training_job",
+        in_progress(name, ("Training", "Training"), ("Completed", "Done"), status="Completed"),
+    )
+
+    job = follow(job, steps)
+
+    assert job.status == JobStatus.COMPLETED, job.failure_reason
+    log = job_log_text(job)
+    assert log.count("following the job without its log") == 1
+    assert "no logs:GetLogEvents" in log
+
+
+def test_a_sent_job_whose_settings_lost_the_role_is_still_followed_in_its_region(
+    project, admin_user, aws_project, stubbed, steps
+):
+    job = xgboost_job(project, admin_user)
+    name = sagemaker_job_name(job)
+    stubbed.add_response("create_training_job", created(name))
+    job_execute(job_id=job.pk)
+    aws_project.role_arn = ""
+    aws_project.region = "eu-west-1"
+    aws_project.save()
+    stubbed.add_response(
+        "describe_training_job", in_progress(name, ("Completed", "Done"), status="Completed")
+    )
+
+    job = follow(job, steps)
+
+    assert job.status == JobStatus.COMPLETED, job.failure_reason
+    assert job.remote["region"] == "us-east-1"
+
+
+def test_a_failure_while_following_a_sent_job_stops_it_on_sagemaker(project, admin_user, stubbed, steps):
+    job = xgboost_job(project, admin_user)
+    name = sagemaker_job_name(job)
+    stubbed.add_response("create_training_job", created(name))
+    stubbed.add_client_error(
+        "describe_training_job", "AccessDeniedException", "not authorized: DescribeTrainingJob", 400
+    )
+    stubbed.add_response("stop_training_job", {}, {"TrainingJobName": name})
+
+    job = follow(job, steps)
+
+    assert job.status == JobStatus.FAILED
+    assert "DescribeTrainingJob" in job.failure_reason
+    assert job.remote["stop_sent"] is True
+
+
+def test_studios_own_jobs_stay_local_when_the_install_defaults_to_sagemaker(
+    project, admin_user, aws_project, settings
+):
+    from jobs.services import builtin_job_create
+
+    settings.STUDIO_DEFAULT_BACKEND = "sagemaker"
+    profiling = builtin_job_create(
+        project=project, user=admin_user, name="profile-raw", module="datasets.profiling_job"
+    )
+    assert profiling.backend == "local"
+    job, _ = training_job_create(
+        project=project,
+        user=admin_user,
+        name="xgb-default",
+        algorithm="xgboost",
+        channels=[
+            {"name": "train", "source_uri": csv_channel(project, admin_user), "content_type": "text/csv"}
+        ],
+        hyperparameters={"num_round": 5},
+    )
+    assert job.backend == "sagemaker"
+
+
+def test_a_clone_to_the_local_backend_is_checked_against_its_limits(project, admin_user, aws_project):
+    from django.core.exceptions import ValidationError
+
+    from jobs.services.clone import clone_name_suggestion, job_clone
+
+    data = csv_channel(project, admin_user, "raw")
+    job, _ = processing_job_create(
+        project=project,
+        user=admin_user,
+        name="prep-wide",
+        script_file=io.BytesIO(b"print('hi')\n"),
+        script_filename="prep.py",
+        inputs=[{"name": "data", "source_uri": data}],
+        instance_count=4,
+        backend="sagemaker",
+    )
+    with pytest.raises(ValidationError) as refused:
+        job_clone(job=job, user=admin_user, name="prep-here", backend="local")
+    assert "at most 1 instance" in refused.value.message_dict["instance_count"][0]
+
+    first = job_clone(
+        job=job, user=admin_user, name=clone_name_suggestion(job, "sagemaker"), backend="sagemaker"
+    )
+    assert first.name == "prep-wide-sagemaker"
+    assert clone_name_suggestion(job, "sagemaker") == "prep-wide-sagemaker-2"
+
+
+def test_a_role_sagemaker_cannot_assume_fails_the_job_naming_the_settings(
+    project, admin_user, stubbed, steps
+):
+    job = xgboost_job(project, admin_user)
+    stubbed.add_client_error(
+        "create_training_job",
+        "ValidationException",
+        "Could not assume role arn:aws:iam::123456789012:role/studio-sagemaker. Please ensure that the role "
+        "exists and allows principal 'sagemaker.amazonaws.com' to assume the role.",
+        400,
+    )
+
+    job = follow(job, steps)
+
+    assert job.status == JobStatus.FAILED
+    assert "Could not assume role" in job.failure_reason
+    assert "role ARN in the project's AWS settings" in job.failure_reason
+
+
+def test_a_throttling_storm_that_never_ends_fails_the_job_after_a_few_tries(
+    project, admin_user, stubbed, steps
+):
+    job = xgboost_job(project, admin_user)
+    for _ in range(driver.MAX_SUBMIT_TRIES):
+        stubbed.add_client_error("create_training_job", "ThrottlingException", "Rate exceeded", 400)
+
+    job = follow(job, steps)
+
+    assert job.status == JobStatus.FAILED
+    assert "throttled" in job.failure_reason
+    assert f"gave up after {driver.MAX_SUBMIT_TRIES} tries" in job.failure_reason
+    assert job_log_text(job).count("trying again in") == driver.MAX_SUBMIT_TRIES - 1
+    stubbed.assert_no_pending_responses()
+
+
+def test_a_model_left_in_s3_is_shown_as_such_not_offered_for_download(
+    project, admin_user, aws_project, stubbed, steps, client
+):
+    from django.urls import reverse
+
+    from tests.conftest import PASSWORD
+
+    job = xgboost_job(project, admin_user)
+    name = sagemaker_job_name(job)
+    missing = f"{aws_project.s3_root}/training-jobs/{name}/output/model.tar.gz"
+    stubbed.add_response("create_training_job", created(name))
+    stubbed.add_response(
+        "describe_training_job",
+        in_progress(
+            name, ("Completed", "Done"), status="Completed", ModelArtifacts={"S3ModelArtifacts": missing}
+        ),
+    )
+    job = follow(job, steps)
+    assert job.outputs == [{"name": "model", "uri": missing, "remote_uri": missing, "fetched": False}]
+
+    client.login(username=admin_user.username, password=PASSWORD)
+    page = client.get(reverse("jobs:training-detail", args=[project.name, job.name])).content.decode()
+    assert "In S3 only (not fetched)" in page
+    assert reverse("jobs:training-output", args=[project.name, job.name, "model"]) not in page

@@ -498,18 +498,35 @@ def card_of(html: str) -> str:
     return match.group(0)
 
 
+def dry_run_of(client: Client, card: str) -> str:
+    """What the card's "Dry run" shows once opened: the fragment its script fetches."""
+    match = re.search(r'<details id="sagemaker-dry-run" data-sent="false" data-dry-run-url="([^"]+)"', card)
+    assert match, "no dry run on the card"
+    response = client.get(match.group(1))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
 def test_a_local_jobs_page_offers_run_on_sagemaker_with_its_dry_run(
     project, aws_project, local_job, editor_user
 ):
-    response = client_for(editor_user).get(reverse("jobs:training-detail", args=["vision", "churn-xgb"]))
+    client = client_for(editor_user)
+    response = client.get(reverse("jobs:training-detail", args=["vision", "churn-xgb"]))
 
     assert response.status_code == 200
     card = card_of(response.content.decode())
     assert 'data-backend="local"' in card
     assert 'id="sagemaker-dry-run"' in card
     assert "CreateTrainingJob" in card
-    assert "&quot;TrainingJobName&quot;: &quot;vision-churn-xgb&quot;" in card
-    assert ROLE_ARN in card
+    assert "TrainingJobName" not in card  # built when opened, not on every view
+    assert (
+        f'href="{reverse("api-training-job-sagemaker-request", args=["vision", "churn-xgb"])}"' in card
+    )  # and readable as JSON without the script
+    dry_run = dry_run_of(client, card)
+    assert 'id="sagemaker-request-json"' in dry_run
+    assert "&quot;TrainingJobName&quot;: &quot;vision-churn-xgb&quot;" in dry_run
+    assert ROLE_ARN in dry_run
+    assert 'id="sagemaker-error"' not in dry_run
     assert 'id="run-on-sagemaker"' in card
     assert 'value="churn-xgb-sagemaker"' in card
     assert '<input type="hidden" name="backend" value="sagemaker"' in card
@@ -530,6 +547,7 @@ def test_a_viewer_sees_the_dry_run_but_no_run_on_sagemaker(project, aws_project,
     card = card_of(client.get(reverse("jobs:training-detail", args=["vision", "churn-xgb"])).content.decode())
 
     assert "CreateTrainingJob" in card
+    assert "&quot;RoleArn&quot;" in dry_run_of(client, card)
     assert "run-on-sagemaker" not in card
     response = client.post(
         reverse("jobs:training-clone", args=["vision", "churn-xgb"]),
@@ -661,12 +679,98 @@ def test_a_transform_jobs_page_shows_why_its_request_cannot_be_built(
         stream=io.BytesIO(b"a,b\n1,2\n3,4\n"),
     )
     transform_world(project, admin_user, "score-1")
-    response = client_for(editor_user).get(reverse("jobs:transform-detail", args=["vision", "score-1"]))
+    client = client_for(editor_user)
+    response = client.get(reverse("jobs:transform-detail", args=["vision", "score-1"]))
 
     assert response.status_code == 200
     card = card_of(response.content.decode())
-    assert 'id="sagemaker-error"' in card
     assert 'id="run-on-sagemaker"' in card
+    assert "CreateTransformJob" in card
+    dry_run = dry_run_of(client, card)
+    assert 'id="sagemaker-error"' in dry_run
+    assert 'id="sagemaker-request-json"' not in dry_run
+
+
+def refuse_dry_runs(monkeypatch) -> None:
+    """From here on, building a dry run, or listing any store (Studio's, or S3), fails the test."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the page built a dry run, or listed a store")
+
+    monkeypatch.setattr("jobs.backends.sagemaker.driver.sagemaker_request_preview", refuse)
+    monkeypatch.setattr("jobs.backends.sagemaker.staging.Stager.stage_input", refuse)
+    monkeypatch.setattr("studio.artifacts.FileStore.list", refuse)
+    monkeypatch.setattr("studio.artifacts.S3Store.list", refuse)
+
+
+def test_a_job_page_builds_no_dry_run_and_lists_nothing(
+    project, aws_project, local_job, editor_user, monkeypatch, django_assert_max_num_queries
+):
+    refuse_dry_runs(monkeypatch)
+    client = client_for(editor_user)
+    client.get(reverse("jobs:training-detail", args=["vision", "churn-xgb"]))  # the session, warmed
+    # The session and user, the project and role, the job, its events, log, metrics and outputs, the
+    # AWS settings: none of them grows with the job's inputs.
+    with django_assert_max_num_queries(14):
+        response = client.get(reverse("jobs:training-detail", args=["vision", "churn-xgb"]))
+
+    assert response.status_code == 200
+    card = card_of(response.content.decode())
+    assert 'id="sagemaker-dry-run"' in card
+    assert "CreateTrainingJob" in card
+
+
+def test_a_transform_jobs_page_reads_no_model_and_lists_nothing(
+    project, aws_project, admin_user, editor_user, monkeypatch, django_assert_max_num_queries
+):
+    from tests.test_api_permissions import transform_world
+
+    upload_from_stream(
+        project=project,
+        user=admin_user,
+        dataset_name="existing-data",
+        filename="data.csv",
+        stream=io.BytesIO(b"a,b\n1,2\n3,4\n"),
+    )
+    transform_world(project, admin_user, "score-1")
+    refuse_dry_runs(monkeypatch)
+    client = client_for(editor_user)
+    client.get(reverse("jobs:transform-detail", args=["vision", "score-1"]))
+    with django_assert_max_num_queries(12):
+        response = client.get(reverse("jobs:transform-detail", args=["vision", "score-1"]))
+
+    assert response.status_code == 200
+    assert 'id="sagemaker-dry-run"' in card_of(response.content.decode())
+
+
+def test_a_sent_jobs_page_shows_what_it_sent_without_a_dry_run(
+    project, aws_project, local_job, viewer_user, monkeypatch
+):
+    remote = sent(local_job)
+    refuse_dry_runs(monkeypatch)
+    card = card_of(
+        client_for(viewer_user)
+        .get(reverse("jobs:training-detail", args=["vision", "churn-xgb"]))
+        .content.decode()
+    )
+
+    assert 'id="sagemaker-request" data-sent="true"' in card
+    assert f"&quot;RoleArn&quot;: &quot;{remote['request']['RoleArn']}&quot;" in card
+    assert 'id="sagemaker-dry-run"' not in card
+
+
+def test_the_dry_run_fragment_needs_a_login_and_the_project(project, aws_project, local_job, admin_user):
+    url = reverse("jobs:training-sagemaker-dry-run", args=["vision", "churn-xgb"])
+
+    response = Client().get(url)
+    assert response.status_code == 302
+    assert "login" in response["Location"]
+    assert (
+        client_for(admin_user)
+        .get(reverse("jobs:training-sagemaker-dry-run", args=["vision", "nope"]))
+        .status_code
+        == 404
+    )
 
 
 def test_the_job_list_marks_sagemaker_jobs(project, aws_project, local_job, viewer_user, admin_user):

@@ -150,8 +150,156 @@ def test_an_algorithm_sagemaker_cannot_run_is_refused_saying_why(algorithm, regi
 
 
 def test_the_framework_container_is_refused_where_it_is_not_published():
-    with pytest.raises(BackendError, match=r"scikit-learn container .* not offered in region il-central-1"):
-        framework_image("il-central-1", purpose="training")
+    """The SDK's sklearn.json lists no mx-central-1 (the Deep Learning Containers do)."""
+    with pytest.raises(
+        BackendError, match=r"scikit-learn 1.2-1 container .* not offered in region mx-central-1"
+    ):
+        framework_image("mx-central-1", purpose="training")
+    assert framework_image("mx-central-1", purpose="training", framework="pytorch") == (
+        "637423239942.dkr.ecr.mx-central-1.amazonaws.com/pytorch-training:2.3.0-cpu-py311"
+    )
+
+
+@pytest.mark.parametrize(
+    ("region", "arguments", "expected"),
+    [
+        (
+            "us-east-1",
+            {"framework": "pytorch", "version": "2.2.0"},
+            "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.2.0-cpu-py310",
+        ),
+        (
+            "us-east-1",
+            {"framework": "pytorch", "version": "2.2"},
+            "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.2.0-cpu-py310",
+        ),
+        (
+            "us-east-1",
+            {"framework": "pytorch"},
+            "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.3.0-cpu-py311",
+        ),
+        (
+            "us-east-1",
+            {"framework": "pytorch", "version": "2.1.0", "instance_type": "ml.g5.xlarge"},
+            "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.1.0-gpu-py310",
+        ),
+        (
+            "eu-west-1",
+            {"framework": "pytorch", "instance_type": "ml.p3.2xlarge"},
+            "763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-training:2.3.0-gpu-py311",
+        ),
+        (
+            "eu-central-2",
+            {"framework": "pytorch", "version": "2.3"},
+            "380420809688.dkr.ecr.eu-central-2.amazonaws.com/pytorch-training:2.3.0-cpu-py311",
+        ),
+        (
+            "cn-north-1",
+            {"framework": "pytorch", "version": "2.2.0"},
+            "727897471807.dkr.ecr.cn-north-1.amazonaws.com.cn/pytorch-training:2.2.0-cpu-py310",
+        ),
+        (
+            "us-west-2",
+            {"framework": "tensorflow", "version": "2.13", "instance_type": "ml.m5.large"},
+            "763104351884.dkr.ecr.us-west-2.amazonaws.com/tensorflow-training:2.13.0-cpu-py310",
+        ),
+        (
+            "us-west-2",
+            {"framework": "tensorflow", "instance_type": "ml.g4dn.xlarge"},
+            "763104351884.dkr.ecr.us-west-2.amazonaws.com/tensorflow-training:2.14.1-gpu-py310",
+        ),
+        (
+            "us-gov-west-1",
+            {"framework": "tensorflow"},
+            "442386744353.dkr.ecr.us-gov-west-1.amazonaws.com/tensorflow-training:2.14.1-cpu-py310",
+        ),
+        (
+            "us-east-1",
+            {"framework": "xgboost"},
+            "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1",
+        ),
+        (
+            "us-east-1",
+            {"framework": "xgboost", "version": "1.5-1", "instance_type": "ml.g5.xlarge"},
+            "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.5-1",
+        ),
+        (
+            "us-east-1",
+            {"framework": "sklearn", "version": "1.0-1"},
+            "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.0-1-cpu-py3",
+        ),
+        # scikit-learn has a CPU image only; on a GPU instance it runs there all the same.
+        (
+            "us-east-1",
+            {"instance_type": "ml.g5.xlarge"},
+            "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3",
+        ),
+        (
+            "il-central-1",
+            {},
+            "898809789911.dkr.ecr.il-central-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3",
+        ),
+    ],
+)
+def test_framework_containers_follow_the_framework_version_region_and_instance(region, arguments, expected):
+    assert framework_image(region, purpose="training", **arguments) == expected
+
+
+def test_framework_inference_images_are_their_own_repositories():
+    assert framework_image("us-east-1", purpose="inference", framework="pytorch", version="2.2") == (
+        "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.2.0-cpu-py310"
+    )
+    # tensorflow-inference's tags carry no Python version.
+    assert (
+        framework_image(
+            "us-east-1", purpose="inference", framework="tensorflow", instance_type="ml.g5.xlarge"
+        )
+        == "763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-inference:2.14.1-gpu"
+    )
+    # Processing runs the training image, as the SDK's framework processors do.
+    assert framework_image("us-east-1", purpose="processing", framework="pytorch").endswith(
+        "/pytorch-training:2.3.0-cpu-py311"
+    )
+
+
+@pytest.mark.parametrize(
+    ("region", "arguments", "expected"),
+    [
+        (
+            "us-east-1",
+            {"framework": "jax"},
+            r"Unknown framework 'jax'.*sklearn, pytorch, tensorflow, xgboost",
+        ),
+        (
+            "us-east-1",
+            {"framework": "pytorch", "version": "1.13.1"},
+            r"PyTorch 1.13.1 is not offered; choose one of 2.1.0, 2.2.0, 2.3.0",
+        ),
+        (
+            "us-east-1",
+            {"framework": "sklearn", "version": "2.0"},
+            r"scikit-learn 2.0 is not offered; choose one of 1.0-1, 1.2-1",
+        ),
+        (
+            "us-east-1",
+            {"framework": "pytorch", "instance_type": "ml.trn1.2xlarge"},
+            r"PyTorch on ml.trn1.2xlarge .* Neuron",
+        ),
+        (
+            "xx-yyyy-1",
+            {"framework": "tensorflow", "version": "2.14"},
+            r"TensorFlow 2.14.1 container \(for training\) is not offered in region xx-yyyy-1",
+        ),
+        (
+            "ap-southeast-5",
+            {"framework": "xgboost"},
+            r"XGBoost 1.7-1 container .* not offered in region ap-southeast-5",
+        ),
+    ],
+)
+def test_a_framework_sagemaker_does_not_offer_is_refused_saying_why(region, arguments, expected):
+    with pytest.raises(BackendError, match=expected):
+        framework_image(region, purpose="training", **arguments)
 
 
 # --- Names ---------------------------------------------------------------------------------------------
@@ -262,6 +410,138 @@ def test_a_dry_run_uploads_nothing_and_gives_the_request_a_real_run_sends(
     assert len(bucket_keys(moto_server, aws_project.bucket)) == 2
 
 
+def built_in_job(project, user, name: str, algorithm: str, hyperparameters: dict, train: dict) -> Job:
+    job, _ = training_job_create(
+        project=project,
+        user=user,
+        name=name,
+        algorithm=algorithm,
+        channels=[{"name": "train", **train}],
+        hyperparameters=hyperparameters,
+    )
+    return job
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("algorithm", "hyperparameters", "content_type", "expected"),
+    [
+        # Supervised: the label is the first of the 3 columns.
+        ("knn", {"k": 3, "predictor_type": "classifier", "sample_size": 20}, "", 2),
+        # Unsupervised: no label unless the content type says so.
+        ("k-means", {"k": 2}, "", 3),
+        ("pca", {"num_components": 1}, "text/csv;label_size=1", 2),
+        ("random-cut-forest", {}, "text/csv", 3),
+    ],
+)
+def test_feature_dim_is_read_from_the_train_channels_first_csv_line(
+    aws_project, moto_server, project, admin_user, algorithm, hyperparameters, content_type, expected
+):
+    folder = "data/features"
+    upload(project, admin_user, f"{folder}/.hidden.csv", b"1,2,3,4,5,6,7\n")  # skipped, as SageMaker's are
+    upload(project, admin_user, f"{folder}/a-empty.csv", b"")  # skipped too: empty
+    upload(project, admin_user, f"{folder}/b.csv", label_first_csv())
+    # Only the first line of the first file is read.
+    source = upload(project, admin_user, f"{folder}/c.csv", b"1,2,3,4,5\n").rsplit("/", 1)[0]
+    train = {"source_uri": source, **({"content_type": content_type} if content_type else {})}
+    job = built_in_job(project, admin_user, f"{algorithm}-1", algorithm, hyperparameters, train)
+
+    dry = job_request(job, aws_project, Stager(aws_project, dry_run=True))
+    assert bucket_keys(moto_server, aws_project.bucket) == {}
+    operation, request = job_request(job, aws_project, Stager(aws_project))
+
+    assert (operation, request) == dry  # the dry run says what the real run sends
+    assert request["HyperParameters"]["feature_dim"] == str(expected)
+    assert list(request["HyperParameters"]) == sorted(request["HyperParameters"])
+    sagemaker_of(aws_project).create_training_job(**request)
+    described = sagemaker_of(aws_project).describe_training_job(TrainingJobName=f"vision-{algorithm}-1")
+    assert described["HyperParameters"]["feature_dim"] == str(expected)
+
+
+@pytest.mark.django_db
+def test_a_feature_dim_the_job_gives_is_kept_and_the_data_not_read(
+    aws_project, project, admin_user, monkeypatch
+):
+    train = {"source_uri": upload(project, admin_user, "data/train.csv", label_first_csv())}
+    job = built_in_job(project, admin_user, "km-1", "k-means", {"k": 2, "feature_dim": 2}, train)
+    monkeypatch.setattr(
+        "jobs.backends.sagemaker.requests._first_line_columns",
+        lambda uri: pytest.fail("the data was read for a feature_dim the job gives"),
+    )
+
+    _, request = job_request(job, aws_project, Stager(aws_project, dry_run=True))
+    assert request["HyperParameters"] == {"feature_dim": "2", "k": "2"}
+
+
+@pytest.mark.django_db
+def test_xgboost_and_linear_learner_get_no_feature_dim(aws_project, project, admin_user, xgboost_job):
+    """XGBoost has none; linear-learner's defaults to "auto" (its image reads the width)."""
+    train = {"source_uri": upload(project, admin_user, "data/train.csv", label_first_csv())}
+    linear = built_in_job(
+        project, admin_user, "ll-1", "linear-learner", {"predictor_type": "binary_classifier"}, train
+    )
+    for job in (xgboost_job, linear):
+        _, request = job_request(job, aws_project, Stager(aws_project, dry_run=True))
+        assert "feature_dim" not in request["HyperParameters"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("files", "content_type", "reason"),
+    [
+        ({"part.libsvm": b"1 1:0.5 2:0.25\n"}, "", "the train channel is text/libsvm"),
+        ({"part.csv": b"1,2\n", "part.parquet": b"PAR1"}, "", "the train channel mixes formats"),
+        ({"part.csv": b"\n1,2,3\n"}, "", "the first line of .*part.csv is empty"),
+        ({"part.csv": b"", "other.csv": b""}, "", "the train channel holds only empty files"),
+        ({"part.csv": b"1\n"}, "text/csv;label_size=1", r"has 1 column\(s\), none of them a feature"),
+    ],
+)
+def test_a_feature_dim_that_cannot_be_read_refuses_the_request_naming_it(
+    aws_project, project, admin_user, files, content_type, reason
+):
+    for name, content in files.items():
+        source = upload(project, admin_user, f"data/odd/{name}", content).rsplit("/", 1)[0]
+    job = Job(
+        project=project,
+        kind=JobKind.TRAINING,
+        name="km-odd",
+        instance_type="ml.m5.large",
+        max_runtime_seconds=60,
+        spec={
+            "algorithm": {"name": "k-means"},
+            "hyperparameters": {"k": "2"},
+            "channels": [{"name": "train", "source_uri": source, "content_type": content_type}],
+        },
+    )
+    with pytest.raises(BackendError, match=rf"k-means needs the feature_dim hyperparameter.*{reason}"):
+        job_request(job, aws_project, Stager(aws_project, dry_run=True))
+
+
+@pytest.mark.django_db
+def test_a_sagemaker_job_whose_feature_dim_cannot_be_read_is_refused_on_backend(
+    api, aws_project, project, admin_user
+):
+    source = upload(project, admin_user, "data/train.libsvm", b"1 1:0.5 2:0.25\n")
+    body = {
+        "name": "km-sm",
+        "algorithm": "k-means",
+        "channels": [{"name": "train", "source_uri": source}],
+        "hyperparameters": {"k": "2"},
+        "backend": "sagemaker",
+    }
+    response = api.post("/api/v1/projects/vision/training-jobs/", body, format="json")
+
+    assert response.status_code == 400
+    assert "feature_dim" in " ".join(response.json()["backend"])
+    assert not Job.objects.filter(name="km-sm").exists()
+    response = api.post(
+        "/api/v1/projects/vision/training-jobs/",
+        {**body, "hyperparameters": {"k": "2", "feature_dim": "2"}},
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+
+
 @pytest.mark.django_db
 def test_staging_again_skips_what_is_already_there_and_removes_stale_files(
     aws_project, moto_server, project, admin_user
@@ -270,7 +550,7 @@ def test_staging_again_skips_what_is_already_there_and_removes_stale_files(
     for name in ("a.csv", "b.csv"):
         upload(project, admin_user, f"{folder}/{name}", label_first_csv(5))
     source = upload(project, admin_user, f"{folder}/c.csv", label_first_csv(6)).rsplit("/", 1)[0]
-    Stager(aws_project).stage(source, key="some-input")
+    Stager(aws_project).stage_input(source, key="some-input")
 
     store_for(source).delete(f"{source}/b.csv")  # the input lost a file since
     lines: list[str] = []
@@ -280,7 +560,7 @@ def test_staging_again_skips_what_is_already_there_and_removes_stale_files(
         raise AssertionError("an unchanged file was uploaded again")
 
     stager.client.upload_file = refuse
-    uri = stager.stage(source, key="some-input")
+    uri = stager.stage_input(source, key="some-input").uri
     size = len(label_first_csv(5)) + len(label_first_csv(6))
 
     assert uri == f"s3://{aws_project.bucket}/studio/vision/staged/some-input"
@@ -751,6 +1031,6 @@ def test_s3_failures_say_whether_trying_later_can_help(aws_project, project, adm
 
     stager.client.head_object = fail
     with pytest.raises(BackendError) as raised:
-        stager.stage(uri, key="x")
+        stager.stage_input(uri, key="x")
     assert isinstance(raised.value, RetryLater) is retried
     assert "checking s3://" in str(raised.value)

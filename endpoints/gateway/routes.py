@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 from django.db.models.fields.json import KT
 
+from cloud.clients import in_region
 from cloud.models import AwsSettings
 from endpoints.models import Endpoint, EndpointStatus, InstanceStatus, ProductionVariant, ServingInstance
 from endpoints.services.sagemaker import sagemaker_name
@@ -103,7 +104,7 @@ def load_routes() -> dict[tuple[str, str], EndpointRoute]:
             "project__name",
             "config__data_capture",
         )
-        .annotate(sagemaker_endpoint_name=KT("remote__endpoint_name"))
+        .annotate(sagemaker_endpoint_name=KT("remote__endpoint_name"), sagemaker_region=KT("remote__region"))
     )
     serving = {e.pk: e for e in endpoints if e.status in (EndpointStatus.IN_SERVICE, EndpointStatus.UPDATING)}
     on_sagemaker = {e.project_id for e in endpoints if e.backend == Backend.SAGEMAKER}
@@ -144,6 +145,8 @@ def load_routes() -> dict[tuple[str, str], EndpointRoute]:
         if endpoint.backend == Backend.SAGEMAKER:
             # SageMaker captures its endpoints' data itself; Studio's capture writer stays out.
             aws = aws_of.get(endpoint.project_id)
+            if aws is not None:
+                aws = in_region(aws, endpoint.sagemaker_region)  # where it was created
             target = SageMakerTarget(
                 endpoint_name=endpoint.sagemaker_endpoint_name
                 or sagemaker_name(endpoint.project.name, endpoint.name),

@@ -15,7 +15,11 @@ Updating or Deleting row) and start a chain here; ``endpoint_sagemaker_sync`` is
 SageMaker's names are account-wide, so each is derived from the project and Studio's names
 (``sagemaker_name``); every name and every request sent are kept in ``Endpoint.remote``. Only one
 chain follows an endpoint: each carries a token kept in ``remote["chain"]``, and a step whose token
-is no longer the endpoint's (an update or delete started a new chain) ends its chain. Throttling
+is no longer the endpoint's (an update or delete started a new chain) ends its chain; if a delete
+took over while it was creating, it first deletes again what it had just made (the delete could not
+know of it). Following and deleting need only the project's AWS access, not its role and bucket, and
+go to the region the endpoint was sent to; an endpoint sent to SageMaker keeps its row (Failed,
+saying how to delete it there) when Studio can no longer reach the account. Throttling
 and transient errors are retried on a later step (botocore has retried them already); access
 denied, quotas and invalid requests end the action with the reason in a user's words.
 """
@@ -25,15 +29,18 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import DatabaseError, transaction
+from django.db.models import F, Q, TextField
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
 from django.utils import timezone
 
-from cloud.clients import AwsNotConfigured, aws_client, aws_settings_of
+from cloud.clients import AwsNotConfigured, aws_client, aws_settings_of, in_region
 from cloud.errors import AWS_ERRORS, aws_failure
 from endpoints.models import Endpoint, EndpointConfig, EndpointStatus, Model
 from endpoints.services.model_files import model_snapshot
@@ -55,7 +62,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 MAX_NAME = 63
 # The requests kept in ``remote["requests"]`` (the newest): creates, updates, weights, deletes.
 MAX_REQUESTS_KEPT = 100
@@ -64,6 +70,8 @@ MOVING = (EndpointStatus.CREATING, EndpointStatus.UPDATING, EndpointStatus.DELET
 UPDATE_MOVING = frozenset({"Updating", "SystemUpdating", "RollingBack"})
 # A chain not heard from for this many longest waits is taken over by the reaper.
 STALE_POLLS = 5
+# The most endpoints one run of the reaper restarts (the stalest first); the next run takes the rest.
+REAP_BATCH = 500
 
 
 class RemoteRequest(TypedDict, total=False):
@@ -256,6 +264,10 @@ def endpoint_sagemaker_sync(*, endpoint_id: int, chain: str, last_delay: float =
         if failure.retryable:
             return step.retry_later(failure.reason, last_delay)
         step.fail(failure.reason)
+    except DatabaseError:
+        # Studio's database, not the endpoint, is in trouble: nothing is marked; the next step (or
+        # the reaper, once the chain goes quiet) tries again.
+        raise
     except Exception as exc:
         logger.exception("sagemaker endpoint sync crashed", extra={"endpoint": endpoint.name})
         step.fail(f"Internal error in Studio's SageMaker endpoint sync: {type(exc).__name__}: {exc}")
@@ -272,20 +284,39 @@ class _Sync:
         self.action = f"Following SageMaker endpoint {self.name}"
         self._aws: AwsSettings | None = None
         self._client = None
+        # What this step made on SageMaker that the row does not record until the step saves: made
+        # again by name if another chain creates, deleted again if the endpoint is deleted meanwhile.
+        self.made_endpoint = False
+        self.made_configs: list[str] = []
 
     # --- plumbing -------------------------------------------------------------------------------
 
     @property
     def aws(self) -> AwsSettings:
+        """The project's AWS settings. Following or deleting what exists needs no role or bucket;
+        only creating does (``ready_aws``)."""
         if self._aws is None:
-            self._aws = aws_settings_of(self.endpoint.project)
+            self._aws = aws_settings_of(self.endpoint.project, require_ready=False)
         return self._aws
+
+    def ready_aws(self) -> AwsSettings:
+        """The settings, for creating models and configs (they need the role and the bucket); the
+        region things are first created in is recorded, and every later call goes there."""
+        if not self.aws.is_ready:
+            aws_settings_of(self.endpoint.project)  # raises AwsNotConfigured, saying what is missing
+        self.remote.setdefault("region", self.aws.region)
+        return self.aws
 
     @property
     def client(self):
         if self._client is None:
-            self._client = aws_client(self.aws, "sagemaker")
+            self._client = aws_client(in_region(self.aws, self.remote.get("region", "")), "sagemaker")
         return self._client
+
+    @property
+    def sent(self) -> bool:
+        """Whether CreateEndpoint reached SageMaker: the endpoint may run (and cost) there."""
+        return bool(self.remote.get("endpoint_sent") or self.remote.get("endpoint_arn"))
 
     def save(self) -> bool:
         """Write ``remote`` unless another chain took the endpoint over meanwhile."""
@@ -294,7 +325,58 @@ class _Sync:
             remote=self.remote
         )
         self.endpoint.remote = self.remote
+        if not updated:
+            self._chain_lost()
         return bool(updated)
+
+    def _chain_lost(self) -> None:
+        """Another chain took the endpoint over while this step ran. If it is a delete (the row is
+        Deleting, or already gone), what this step made on SageMaker is unknown to it: delete it
+        again here, or an endpoint no row knows would run (and cost) there and keep its name taken.
+        Under any other status the chain that took over follows the endpoint and finds what this
+        step made by its names."""
+        if not (self.made_endpoint or self.made_configs):
+            return
+        status = Endpoint.objects.filter(pk=self.endpoint.pk).values_list("status", flat=True).first()
+        if status is not None and status != EndpointStatus.DELETING:
+            return
+        undo: list[tuple[str, dict]] = []
+        if self.made_endpoint:
+            undo.append(("DeleteEndpoint", {"EndpointName": self.name}))
+        undo += [("DeleteEndpointConfig", {"EndpointConfigName": name}) for name in self.made_configs]
+        self.made_endpoint, self.made_configs = False, []
+        why = "being deleted" if status is not None else "deleted"
+        for operation, request in undo:
+            self._undo(operation, request, why)
+
+    def _undo(self, operation: str, request: dict, why: str) -> None:
+        """Best effort: a failure is logged (with what to delete by hand) and recorded on the row
+        while it is there."""
+        target = request.get("EndpointName") or request.get("EndpointConfigName")
+        entry: RemoteRequest = {"operation": operation, "request": request, "at": timezone.now().isoformat()}
+        try:
+            getattr(self.client, boto3_method(operation))(**request)
+        except AWS_ERRORS as exc:
+            if not _is_not_found(exc):
+                entry["error"] = error_of(exc)[0] or type(exc).__name__
+                logger.error(
+                    "could not delete %s made while its endpoint was %s (delete it on SageMaker, "
+                    "region %s): %s",
+                    target,
+                    why,
+                    self.remote.get("region") or self.aws.region,
+                    exc,
+                    extra={"endpoint": self.endpoint.name},
+                )
+        else:
+            logger.warning(
+                "%s %s: it was made while its endpoint was %s",
+                operation,
+                target,
+                why,
+                extra={"endpoint": self.endpoint.name},
+            )
+        _remember(self.endpoint, entry)
 
     def call(self, operation: str, request: dict, *, record: bool = True) -> dict:
         """Send ``operation``, keeping the exact request (and the error code, when it fails)."""
@@ -359,20 +441,25 @@ class _Sync:
         with transaction.atomic():
             # Only while this chain still owns the endpoint (a delete may have taken it over).
             if (
-                not Endpoint.objects.select_for_update()
+                Endpoint.objects.select_for_update()
                 .filter(pk=self.endpoint.pk, remote__chain=self.chain)
                 .exists()
             ):
-                return False
-            return endpoint_transition(
-                self.endpoint, status, message, expected=expected, remote=self.remote, **fields
-            )
+                return endpoint_transition(
+                    self.endpoint, status, message, expected=expected, remote=self.remote, **fields
+                )
+        self._chain_lost()
+        return False
 
     def fail(self, reason: str, *, configured: bool = True) -> None:
         """End what this chain was doing with ``reason``: a failed create fails the endpoint, a
         failed update leaves it serving its old config, a failed delete leaves it Failed (deleting it
-        again retries) unless nothing of it reached SageMaker."""
+        again retries) unless no endpoint reached SageMaker. ``configured=False``: the project lost
+        its AWS settings; an endpoint sent to SageMaker keeps its row, which says how to delete it
+        there."""
         endpoint = self.endpoint
+        if not configured and self.sent and endpoint.status != EndpointStatus.UPDATING:
+            reason = f"{reason} {self._still_running()}"
         if endpoint.status == EndpointStatus.CREATING:
             self.transition(
                 EndpointStatus.FAILED,
@@ -392,25 +479,36 @@ class _Sync:
                 failure_reason=message[:2048],
             )
         elif endpoint.status == EndpointStatus.DELETING:
-            if not configured or not (
-                self.remote.get("endpoint_sent") or self.remote.get("endpoint_configs")
-            ):
-                # Studio cannot reach the account any more, or never made anything there.
+            if not self.sent and not (configured and self.remote.get("endpoint_configs")):
+                # No endpoint reached SageMaker (configs cost nothing when Studio cannot reach them).
                 logger.warning(
                     "deleting endpoint without SageMaker: %s", reason, extra={"endpoint": endpoint.name}
                 )
                 self._delete_row()
                 return
-            message = (
-                f"Could not delete SageMaker endpoint {self.name}: {reason} It may still run (and cost); "
-                "delete again once this is fixed."
-            )
+            if configured:
+                message = (
+                    f"Could not delete SageMaker endpoint {self.name}: {reason} It may still run (and "
+                    "cost); delete again once this is fixed."
+                )
+            else:
+                message = f"Could not delete SageMaker endpoint {self.name}: {reason}"
             self.transition(
                 EndpointStatus.FAILED,
                 message,
                 expected=(EndpointStatus.DELETING,),
                 failure_reason=message[:2048],
             )
+
+    def _still_running(self) -> str:
+        region = self.remote.get("region", "")
+        where = f" in {region}" if region else ""
+        flag = f" --region {region}" if region else ""
+        return (
+            f"SageMaker endpoint {self.name} may still run (and cost){where}: delete it in the SageMaker "
+            f"console or with `aws sagemaker delete-endpoint --endpoint-name {self.name}{flag}`, or "
+            "restore the project's AWS settings and delete it here again."
+        )
 
     def _delete_row(self) -> None:
         with transaction.atomic():
@@ -420,6 +518,8 @@ class _Sync:
                 .exists()
             ):
                 self.endpoint.delete()
+                return
+        self._chain_lost()
 
     # --- the step -------------------------------------------------------------------------------
 
@@ -436,7 +536,8 @@ class _Sync:
         return None
 
     def _stager(self) -> Stager:
-        return Stager(self.aws, log=lambda line: logger.info(line, extra={"endpoint": self.endpoint.name}))
+        aws = self.ready_aws()
+        return Stager(aws, log=lambda line: logger.info(line, extra={"endpoint": self.endpoint.name}))
 
     def create_models(self, config: EndpointConfig, stager: Stager) -> dict[str, str]:
         """CreateModel for each model of ``config`` not made yet; {Studio name: SageMaker name}."""
@@ -463,6 +564,7 @@ class _Sync:
             )
             self._create("CreateEndpointConfig", request)
             made.append(name)
+            self.made_configs.append(name)
         return name
 
     def _create(self, operation: str, request: dict) -> dict:
@@ -501,11 +603,11 @@ class _Sync:
                         "made by this Studio endpoint: delete it there, or deploy under another name."
                     ) from exc
                 response = {"EndpointArn": existing.get("EndpointArn", "")}
+            self.made_endpoint = True
             self.remote.update(
                 endpoint_sent=True,
                 endpoint_arn=response.get("EndpointArn", ""),
                 endpoint_config_name=config_name,
-                region=self.aws.region,
             )
             return settings.STUDIO_SAGEMAKER_POLL_SECONDS if self.save() else None
         described = self.describe()
@@ -645,8 +747,9 @@ def sagemaker_weights_update(*, endpoint: Endpoint, weights: dict[str, float]) -
         "at": timezone.now().isoformat(),
     }
     try:
-        aws = aws_settings_of(endpoint.project)
-        aws_client(aws, "sagemaker").update_endpoint_weights_and_capacities(**request)
+        aws = aws_settings_of(endpoint.project, require_ready=False)
+        client = aws_client(in_region(aws, remote.get("region", "")), "sagemaker")
+        client.update_endpoint_weights_and_capacities(**request)
     except AwsNotConfigured as exc:
         raise SageMakerError({"weights": [str(exc)]}) from exc
     except AWS_ERRORS as exc:
@@ -684,16 +787,16 @@ def endpoints_sagemaker_reap() -> int:
     stale_before = timezone.now() - timedelta(
         seconds=settings.STUDIO_SAGEMAKER_POLL_MAX_SECONDS * STALE_POLLS
     )
+    # ``polled_at`` is always timezone.now().isoformat() (UTC): as text it sorts as the time does.
+    quiet = (
+        Endpoint.objects.filter(backend=Backend.SAGEMAKER, status__in=MOVING)
+        .annotate(polled=Cast(KT("remote__polled_at"), TextField()))
+        .filter(Q(polled__isnull=True) | Q(polled__lt=stale_before.isoformat()))
+        .order_by(F("polled").asc(nulls_first=True), "pk")
+        .only("id")[:REAP_BATCH]
+    )
     restarted = 0
-    for endpoint in Endpoint.objects.filter(backend=Backend.SAGEMAKER, status__in=MOVING).only(
-        "id", "remote"
-    ):
-        polled = endpoint.remote.get("polled_at")
-        try:
-            quiet = polled is None or datetime.fromisoformat(polled) < stale_before
-        except ValueError:
-            quiet = True
-        if quiet:
-            sagemaker_follow(endpoint)
-            restarted += 1
+    for endpoint in quiet:
+        sagemaker_follow(endpoint)
+        restarted += 1
     return restarted

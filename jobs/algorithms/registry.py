@@ -227,7 +227,10 @@ _FEATURE_DIM = _hp(
     "int",
     None,
     min=1,
-    help="Number of features; read from the data when unset.",
+    help=(
+        "Number of features; read from the data when unset (on SageMaker, from the first line of the "
+        "train channel's first CSV file)."
+    ),
     tunable=False,
 )
 

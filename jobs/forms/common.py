@@ -11,6 +11,7 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from jobs.backends.sagemaker.images import DEFAULT_FRAMEWORK, FRAMEWORKS
 from jobs.models import Backend, JobKind, JobStatus
 from studio.instance_types import InstanceType, instance_types_for
 
@@ -96,6 +97,54 @@ def lines_field(
 
 def environment_field() -> forms.CharField:
     return lines_field("KEY=VALUE per line.", "LOG_LEVEL=debug")
+
+
+def framework_field() -> forms.ChoiceField:
+    """The SageMaker container the user's code runs in there (the service checks the choice)."""
+    return forms.ChoiceField(
+        label="Framework (on SageMaker)",
+        choices=[(name, framework.label) for name, framework in FRAMEWORKS.items()],
+        initial=DEFAULT_FRAMEWORK,
+        required=False,
+        help_text=(
+            "The framework container your code runs in on SageMaker. The local backend runs your "
+            "code in Studio's own Python environment and ignores it."
+        ),
+        widget=forms.Select(attrs={"data-framework-select": ""}),
+    )
+
+
+def framework_version_field() -> forms.CharField:
+    """The framework's version; the page's datalist offers the chosen framework's."""
+    offered = "; ".join(f"{framework.label} {framework.offered()}" for framework in FRAMEWORKS.values())
+    return forms.CharField(
+        required=False,
+        max_length=32,
+        label="Framework version",
+        help_text=f"Empty: the newest. Offered: {offered}.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "data-framework-version": ""}),
+    )
+
+
+class FrameworkFieldsMixin:
+    """A form with ``framework`` and ``framework_version`` (the user's code on SageMaker): the
+    version input suggests the chosen framework's versions (framework.js follows a change)."""
+
+    def framework_versions(self) -> list[dict]:
+        """Each framework's versions, newest first, for the page's datalists."""
+        return [
+            {"name": name, "versions": list(reversed(framework.versions))}
+            for name, framework in FRAMEWORKS.items()
+        ]
+
+    def framework_datalist(self) -> None:
+        """Point the version input at the chosen framework's versions; call from ``__init__``."""
+        form: forms.Form = self  # type: ignore[assignment]
+        value = form.data.get("framework") if form.is_bound else form.initial.get("framework")
+        framework = FRAMEWORKS.get(value or DEFAULT_FRAMEWORK, FRAMEWORKS[DEFAULT_FRAMEWORK])
+        form.fields["framework_version"].widget.attrs.update(
+            {"list": f"framework-versions-{framework.name}", "placeholder": framework.default_version}
+        )
 
 
 def max_runtime_field() -> forms.IntegerField:

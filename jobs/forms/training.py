@@ -12,13 +12,17 @@ from django.core.exceptions import ValidationError
 
 from frontend.forms import ServiceErrorsMixin
 from jobs.algorithms.registry import ALGORITHMS, Hyperparameter
+from jobs.backends.sagemaker.images import DEFAULT_FRAMEWORK
 from jobs.forms.common import (
     METRIC_DEFINITIONS_HELP,
+    FrameworkFieldsMixin,
     backend_field,
     backend_initial,
     environment_field,
     form_metric_definitions,
     form_unique_pairs,
+    framework_field,
+    framework_version_field,
     job_name_field,
     lines_field,
     max_runtime_field,
@@ -86,7 +90,7 @@ def _hyperparameter_field(hp: Hyperparameter) -> forms.Field:
     return forms.CharField(initial=initial, **common)
 
 
-class TrainingJobForm(ServiceErrorsMixin, forms.Form):
+class TrainingJobForm(FrameworkFieldsMixin, ServiceErrorsMixin, forms.Form):
     """A training job: a built-in algorithm (its hyperparameters as fields) or the user's code.
 
     Every algorithm's hyperparameter fields are on the form (``hp__<algorithm>__<name>``); the
@@ -124,6 +128,8 @@ class TrainingJobForm(ServiceErrorsMixin, forms.Form):
         help_text="The script to run: the uploaded .py itself, or a path inside the archive.",
         widget=forms.TextInput(attrs={"placeholder": "train.py"}),
     )
+    framework = framework_field()
+    framework_version = framework_version_field()
     hyperparameters = lines_field(
         "name=value per line; the code reads them from /opt/ml/input/config/hyperparameters.json.",
         "epochs=10\nlearning_rate=0.01",
@@ -145,6 +151,7 @@ class TrainingJobForm(ServiceErrorsMixin, forms.Form):
         super().__init__(*args, **kwargs)
         max_runtime_placeholder(self)
         backend_initial(self)
+        self.framework_datalist()
         version_choices = [("", "—"), *dataset_versions]
         for channel in TRAINING_CHANNELS:
             self.fields[f"channel_{channel}_dataset"] = forms.ChoiceField(
@@ -268,6 +275,8 @@ class TrainingJobForm(ServiceErrorsMixin, forms.Form):
             entry_point=data["entry_point"].strip(),
             hyperparameters=data["hyperparameters"],
             metric_definitions=data["metric_definitions"],
+            framework=data["framework"],
+            framework_version=data["framework_version"].strip(),
         )
         if data.get("source"):
             upload = data["source"]
@@ -335,6 +344,8 @@ class TrainingJobForm(ServiceErrorsMixin, forms.Form):
             source_kind=USER_CODE,
             source_uri=code.get("uri", ""),
             entry_point=code.get("entry_point", ""),
+            framework=definition.get("framework") or DEFAULT_FRAMEWORK,
+            framework_version=definition.get("framework_version") or "",
             hyperparameters="\n".join(f"{k}={v}" for k, v in definition["hyperparameters"].items()),
             metric_definitions="\n".join(
                 f"{d['name']}={d['regex']}" for d in definition["metric_definitions"]

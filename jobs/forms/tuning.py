@@ -11,12 +11,15 @@ from django.core.exceptions import ValidationError
 from frontend.forms import ServiceErrorsMixin
 from jobs.algorithms.registry import ALGORITHMS
 from jobs.forms.common import (
+    FrameworkFieldsMixin,
     backend_field,
     backend_initial,
     form_channels,
     form_lines,
     form_metric_definitions,
     form_pairs,
+    framework_field,
+    framework_version_field,
     job_name_field,
     lines_field,
     training_instance_type_choices,
@@ -65,7 +68,7 @@ def parse_range_lines(text: str) -> dict[str, list[dict]]:
     return ranges
 
 
-class TuningJobForm(ServiceErrorsMixin, forms.Form):
+class TuningJobForm(FrameworkFieldsMixin, ServiceErrorsMixin, forms.Form):
     service_fields = {
         "source_uri": "source",
         "source_filename": "source",
@@ -81,6 +84,8 @@ class TuningJobForm(ServiceErrorsMixin, forms.Form):
         help_text="Your training script (.py) or a source archive, when no built-in algorithm is chosen.",
     )
     entry_point = forms.CharField(required=False, help_text="The script to run inside an archive.")
+    framework = framework_field()
+    framework_version = framework_version_field()
     instance_type = forms.ChoiceField(choices=training_instance_type_choices, initial="ml.m5.large")
     backend = backend_field()
     channels = lines_field(
@@ -150,6 +155,12 @@ class TuningJobForm(ServiceErrorsMixin, forms.Form):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         backend_initial(self)
+        self.framework_datalist()
+
+    def is_own_code(self) -> bool:
+        """No built-in chosen: the framework fields are shown."""
+        value = self.data.get("algorithm") if self.is_bound else self.initial.get("algorithm")
+        return not value
 
     def clean_channels(self) -> list[dict]:
         return form_channels(self.cleaned_data["channels"], example="train=dataset://churn")
@@ -175,4 +186,7 @@ class TuningJobForm(ServiceErrorsMixin, forms.Form):
             data["source_filename"] = upload.name
         if data["max_parallel_training_jobs"] is None:
             data["max_parallel_training_jobs"] = 1
+        data["framework_version"] = data["framework_version"].strip()
+        if data["algorithm"]:  # a built-in runs in its own image: the framework fields are hidden
+            data["framework"] = data["framework_version"] = ""
         return data

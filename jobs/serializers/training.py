@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from jobs.backends.sagemaker.images import FRAMEWORKS, definition_framework
 from jobs.models import Job
 from jobs.serializers.common import (
     JOB_IDENTITY_FIELDS,
@@ -16,6 +17,17 @@ from jobs.serializers.common import (
     SageMakerFieldMixin,
     backend_field,
     optional_json,
+)
+
+FRAMEWORK_HELP = (
+    "Your code on the sagemaker backend: the framework container it runs in, "
+    f"{', '.join(FRAMEWORKS)} (default sklearn). The local backend runs your code in Studio's own "
+    "Python environment and ignores it; a built-in takes none."
+)
+FRAMEWORK_VERSION_HELP = (
+    "The framework's version; empty: the newest offered ("
+    + "; ".join(f"{name} {framework.offered()}" for name, framework in FRAMEWORKS.items())
+    + ")."
 )
 
 
@@ -46,6 +58,12 @@ class TrainingJobCreateSerializer(JobCreateSerializer):
     )
     entry_point = serializers.CharField(
         required=False, allow_blank=True, default="", help_text="The script in the archive to run."
+    )
+    framework = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=32, help_text=FRAMEWORK_HELP
+    )
+    framework_version = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=32, help_text=FRAMEWORK_VERSION_HELP
     )
     channels = ListOfObjects(
         required=False, default=list, help_text='[{"name": "train", "source_uri": "dataset://iris/1"}]'
@@ -88,6 +106,8 @@ class TrainingJobCreateSerializer(JobCreateSerializer):
 class TrainingJobSerializer(JobModelSerializer):
     algorithm = serializers.SerializerMethodField()
     code = serializers.SerializerMethodField()
+    framework = serializers.SerializerMethodField()
+    framework_version = serializers.SerializerMethodField()
     channels = serializers.JSONField(source="spec.channels")
     hyperparameters = serializers.JSONField(source="spec.hyperparameters")
     environment = serializers.JSONField(source="spec.environment")
@@ -105,6 +125,8 @@ class TrainingJobSerializer(JobModelSerializer):
             "exit_code",
             "algorithm",
             "code",
+            "framework",
+            "framework_version",
             "channels",
             "hyperparameters",
             "instance_type",
@@ -130,6 +152,12 @@ class TrainingJobSerializer(JobModelSerializer):
 
     def get_code(self, job: Job) -> dict | None:
         return job.spec.get("code")
+
+    def get_framework(self, job: Job) -> str | None:
+        return definition_framework(job.spec)[0]
+
+    def get_framework_version(self, job: Job) -> str | None:
+        return definition_framework(job.spec)[1]
 
     def get_checkpoint_uri(self, job: Job) -> str:
         return job.spec.get("checkpoint_uri", "")

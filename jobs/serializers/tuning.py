@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from jobs.backends.sagemaker.images import definition_framework
 from jobs.models import Job
 from jobs.serializers.common import (
     JOB_IDENTITY_FIELDS,
@@ -176,9 +177,12 @@ def _config(job: Job) -> dict:
 
 def _definition(job: Job) -> dict:
     definition = job.spec["training_definition"]
+    framework, framework_version = definition_framework(definition)
     return {
         "algorithm": (definition.get("algorithm") or {}).get("name"),
         "code": definition.get("code"),
+        "framework": framework,
+        "framework_version": framework_version,
         "channels": definition.get("channels", []),
         "static_hyperparameters": definition.get("hyperparameters", {}),
         "instance_type": definition["instance_type"],

@@ -12,8 +12,11 @@ import copy
 
 from django.contrib.auth.models import AbstractBaseUser
 
-from jobs.models import Job, JobKind
+from jobs.models import Backend, Job, JobKind
+from jobs.selectors import job_free_name
 from jobs.services.common import Errors, check_backend, check_name, job_insert_once
+from jobs.services.training import MAX_LOCAL_INSTANCES
+from jobs.services.transform import NOT_LOCAL_SPLIT_TYPES
 from jobs.services.tuning import MAX_NAME_LENGTH as TUNING_NAME_LIMIT
 from studio.artifacts import join_uri, project_prefix
 
@@ -46,6 +49,35 @@ def _spec_for(job: Job, name: str) -> dict:
     return spec
 
 
+def _check_for_backend(errors: Errors, job: Job, backend: str) -> None:
+    """What the other backend does not run: the local one runs processing and transform jobs on one
+    instance, built-ins on one, no Pipe channels and no RecordIO/TFRecord splits."""
+    if job.tuning_job_id and job.tuning_job.backend == Backend.SAGEMAKER:
+        errors.add(
+            "backend",
+            f"{job.name} is a training job SageMaker launched for tuning job {job.tuning_job.name}; "
+            "clone the tuning job instead.",
+        )
+        return
+    if backend != Backend.LOCAL:
+        return
+    definition = job.spec.get("training_definition", job.spec) if job.kind == JobKind.TUNING else job.spec
+    if job.kind in (JobKind.PROCESSING, JobKind.TRANSFORM):
+        limit = 1
+    else:
+        limit = 1 if definition.get("algorithm") else MAX_LOCAL_INSTANCES
+    if job.instance_count > limit:
+        errors.add(
+            "instance_count",
+            f"The local backend runs this job on at most {limit} instance(s), not {job.instance_count}.",
+        )
+    if any(item.get("input_mode") == "Pipe" for item in definition.get("channels", [])):
+        errors.add("channels", "Pipe input mode is not available on the local backend.")
+    split_type = job.spec.get("input", {}).get("split_type") if job.kind == JobKind.TRANSFORM else None
+    if split_type in NOT_LOCAL_SPLIT_TYPES:
+        errors.add("split_type", f"{split_type} records are not read on the local backend.")
+
+
 def job_clone(*, job: Job, user: AbstractBaseUser | None, name: str, backend: str) -> Job:
     """A new job with ``job``'s definition on ``backend``, queued; ValidationError names the field.
 
@@ -56,6 +88,8 @@ def job_clone(*, job: Job, user: AbstractBaseUser | None, name: str, backend: st
     if job.kind == JobKind.TUNING and len(name) > TUNING_NAME_LIMIT:
         errors.add("name", f"Tuning job names have at most {TUNING_NAME_LIMIT} characters.")
     backend = check_backend(errors, job.project, backend)
+    if not errors:
+        _check_for_backend(errors, job, backend)
     errors.raise_if_any()
     clone, _ = job_insert_once(
         project=job.project,
@@ -74,7 +108,9 @@ def job_clone(*, job: Job, user: AbstractBaseUser | None, name: str, backend: st
 
 
 def clone_name_suggestion(job: Job, backend: str) -> str:
-    """``<name>-sagemaker`` (or ``-local``), cut to fit the kind's name limit."""
+    """``<name>-sagemaker`` (or ``-local``; ``-2``, ``-3``... when taken), cut to fit the kind's
+    name limit."""
     limit = TUNING_NAME_LIMIT if job.kind == JobKind.TUNING else 63
     suffix = f"-{backend}"
-    return f"{job.name[: limit - len(suffix)].rstrip('-')}{suffix}"
+    room = limit - len(suffix) - 3  # what a "-NN" the free name may need
+    return job_free_name(job.project, job.kind, f"{job.name[:room].rstrip('-')}{suffix}")

@@ -299,7 +299,8 @@ def _check_sagemaker_request(fields: dict) -> None:
 
 def job_insert(*, script: StoredObject | None = None, **fields: object) -> Job:
     """Create the job row with its first event, audit it, and queue it once the transaction commits."""
-    fields["backend"] = fields.get("backend") or settings.STUDIO_DEFAULT_BACKEND
+    # Studio's own jobs (profiling, recipes, a local tuning job's trials) name no backend: local.
+    fields["backend"] = fields.get("backend") or Backend.LOCAL
     if fields["backend"] == Backend.SAGEMAKER:
         _check_sagemaker_request(fields)
     with transaction.atomic():

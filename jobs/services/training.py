@@ -21,6 +21,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 
 from jobs.algorithms.registry import Algorithm, HyperparameterError, UnknownAlgorithm, algorithm_get
+from jobs.backends.sagemaker.images import FrameworkChoiceError, framework_resolve
 from jobs.models import Backend, Job, JobKind
 from jobs.services.common import (
     Errors,
@@ -220,6 +221,28 @@ def _check_checkpoint_uri(errors: Errors, project: Project, uri: str) -> str:
     return normalized
 
 
+def _check_framework(
+    errors: Errors, framework: str, version: str, *, builtin: bool
+) -> tuple[str | None, str | None]:
+    """The SageMaker framework container the user's code runs in there (default scikit-learn, the
+    newest version in the table); the local backend runs it in Studio's own Python and ignores it.
+    A built-in runs in its own algorithm image, so it takes none."""
+    if builtin:
+        if framework or version:
+            errors.add(
+                "framework",
+                "A built-in algorithm runs in its own SageMaker image; framework and framework_version "
+                "are for your own code.",
+            )
+        return None, None
+    try:
+        chosen, resolved = framework_resolve(framework, version)
+    except FrameworkChoiceError as exc:
+        errors.add(exc.field, str(exc))
+        return None, None
+    return chosen.name, resolved
+
+
 def _check_tags(errors: Errors, tags: dict) -> dict[str, str]:
     if not isinstance(tags, dict) or len(tags) > MAX_TAGS:
         errors.add("tags", f"Give at most {MAX_TAGS} tags as a JSON object of key: value.")
@@ -267,12 +290,15 @@ def training_job_create(
     backend: str = "",
     managed_spot: bool = False,
     max_wait_seconds: int | None = None,
+    framework: str = "",
+    framework_version: str = "",
 ) -> tuple[Job, bool]:
     """Validate a training-job request, store its code, create the job and queue it.
 
     The code is a built-in ``algorithm`` by name, or the user's own: an uploaded ``.py`` file
     or source archive (``source_file``), or one already in the store (``source_uri``), with the
-    ``entry_point`` to run. Returns ``(job, created)``; a retried request with the same
+    ``entry_point`` to run, and the SageMaker ``framework`` container (and ``framework_version``)
+    it runs in on that backend. Returns ``(job, created)``; a retried request with the same
     ``client_token`` gets the job the first one made.
     """
     kind = JobKind.TRAINING
@@ -296,6 +322,8 @@ def training_job_create(
         backend=backend,
         managed_spot=managed_spot,
         max_wait_seconds=max_wait_seconds,
+        framework=framework,
+        framework_version=framework_version,
     )
     existing = job_for_token(project, kind, client_token, fingerprint)
     if existing is not None:
@@ -323,6 +351,8 @@ def training_job_create(
         backend=backend,
         managed_spot=managed_spot,
         max_wait_seconds=max_wait_seconds,
+        framework=framework,
+        framework_version=framework_version,
     )
     errors.raise_if_any()
     return training_job_insert(
@@ -359,6 +389,8 @@ def training_definition_check(
     backend: str = Backend.LOCAL,
     managed_spot: bool = False,
     max_wait_seconds: int | None = None,
+    framework: str = "",
+    framework_version: str = "",
 ) -> tuple[dict, tuple[str, bytes] | None]:
     """Check everything a training job (or each trial of a tuning job) runs with.
 
@@ -412,9 +444,13 @@ def training_definition_check(
             "metric_definitions", f"{builtin.name} reports its own metrics; leave metric_definitions empty."
         )
     checked_channels = _check_channels(errors, project, builtin, channels, pipe_allowed=on_sagemaker)
+    framework_name, version = _check_framework(errors, framework, framework_version, builtin=bool(algorithm))
     definition = {
         "algorithm": {"name": builtin.name} if builtin else None,
         "code": code,
+        # SageMaker's container for the code (None for a built-in); the local backend ignores it.
+        "framework": framework_name,
+        "framework_version": version,
         "channels": checked_channels,
         "hyperparameters": _check_hyperparameters(errors, builtin, hyperparameters),
         "instance_type": instance_type,
@@ -489,6 +525,8 @@ def training_definition_of(job: Job) -> dict:
     return {
         "algorithm": spec.get("algorithm"),
         "code": dict(code) if code else None,
+        "framework": spec.get("framework"),
+        "framework_version": spec.get("framework_version"),
         "channels": spec.get("channels", []),
         "hyperparameters": dict(spec.get("hyperparameters", {})),
         "instance_type": job.instance_type,

@@ -342,6 +342,8 @@ def tuning_job_create(
     metric_definitions: list[dict] | None = None,
     environment: dict[str, str] | None = None,
     tags: dict[str, str] | None = None,
+    framework: str = "",
+    framework_version: str = "",
     # HyperParameterTuningJobConfig.
     strategy: str = "Bayesian",
     objective_metric: str = "",
@@ -386,6 +388,8 @@ def tuning_job_create(
         metric_definitions=metric_definitions,
         environment=environment,
         tags=tags,
+        framework=framework,
+        framework_version=framework_version,
         strategy=strategy,
         objective_metric=objective_metric,
         objective_type=objective_type,
@@ -467,6 +471,8 @@ def tuning_job_create(
         environment=environment or {},
         tags=tags or {},
         backend=backend,
+        framework=framework,
+        framework_version=framework_version,
     )
     for field, messages in definition_errors.items():
         for message in messages:

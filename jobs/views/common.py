@@ -1,6 +1,6 @@
 """What the job pages share: the job list, the live context of a detail page and its fragment,
 the log tail, launching from a form, the stop button, and the SageMaker card ("Run on SageMaker",
-its dry run, or the request sent)."""
+its dry run, fetched only when the reader opens it, or the request sent)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.dateparse import parse_datetime
 
+from cloud.clients import AwsNotConfigured, aws_settings_of
 from frontend.views import PAGE_SIZE, format_duration, with_durations
 from jobs import selectors
 from jobs.forms import JobCloneForm, JobFilterForm
@@ -137,37 +138,85 @@ def _aws_settings_url(project: Project) -> str:
         return ""
 
 
-def sagemaker_context(project: Project, job: Job, clone_form: JobCloneForm | None = None) -> dict:
-    """The SageMaker card: where the job runs there (name, ARN, region), the request sent or (a dry
-    run that uploads nothing) the one that would be, and for whoever may create jobs the form that
-    runs it again on the other backend (``clone_form``: a bound one with its errors)."""
-    from jobs.backends.sagemaker.driver import sagemaker_request_preview  # the driver imports services
+def _sent_request(job: Job) -> dict | None:
+    """The request the driver recorded as sent for ``job``, or None when none was sent."""
+    if not job.remote.get("request"):
+        return None
+    return {
+        "operation": job.remote["operation"],
+        "request_json": _pretty_json(job.remote["request"]),
+        "prerequisites": [
+            {"operation": item["operation"], "json": _pretty_json(item["request"])}
+            for item in job.remote.get("prerequisites", [])
+        ],
+    }
 
-    preview = sagemaker_request_preview(job)
+
+def _operation_of(job: Job) -> str:
+    """The SageMaker call that sends a job of this kind ("" for a kind that never runs there)."""
+    from jobs.backends.sagemaker.requests import BUILDERS
+
+    operation, _ = BUILDERS.get(JobKind(job.kind), ("", None))
+    return operation
+
+
+def sagemaker_context(project: Project, job: Job, clone_form: JobCloneForm | None = None) -> dict:
+    """The SageMaker card: where the job runs there (name, ARN, region), the request sent or the
+    place of its dry run, and for whoever may create jobs the form that runs it again on the other
+    backend (``clone_form``: a bound one with its errors).
+
+    Cheap on every view: a sent job shows what it recorded; the dry run (which lists the job's
+    inputs and reads a transform job's model) is built only when the reader opens it
+    (``job_sagemaker_dry_run``). Only missing AWS settings are said at once."""
     remote = selectors.job_sagemaker_of(job)
     if remote and remote["sent_at"]:
         remote["sent_at"] = parse_datetime(remote["sent_at"])
+    sent = _sent_request(job)
+    error = ""
+    if sent is None:
+        try:
+            aws_settings_of(project)
+        except AwsNotConfigured as exc:
+            error = str(exc)
     other = Backend.LOCAL if job.backend == Backend.SAGEMAKER else Backend.SAGEMAKER
     if clone_form is None and role_allows(project.user_role, Permission.CREATE):
         clone_form = JobCloneForm(initial={"name": clone_name_suggestion(job, other), "backend": other})
+    names = {"project": project.name, "name": job.name}
     return {
         "sagemaker": {
             "on_sagemaker": job.backend == Backend.SAGEMAKER,
             "remote": remote,
-            "preview": preview,
-            "request_json": _pretty_json(preview["request"]) if preview["request"] is not None else "",
-            "prerequisites": [
-                {"operation": item["operation"], "json": _pretty_json(item["request"])}
-                for item in preview["prerequisites"]
-            ],
+            "sent": sent,
+            "error": error,
+            "operation": sent["operation"] if sent else _operation_of(job),
+            "dry_run_url": reverse(f"jobs:{job.kind}-sagemaker-dry-run", kwargs=names),
+            "request_api_url": reverse(f"api-{job.kind}-job-sagemaker-request", kwargs=names),
             "aws_settings_url": _aws_settings_url(project),
             "other_backend": other,
             "clone_form": clone_form,
-            "clone_url": reverse(
-                f"jobs:{job.kind}-clone", kwargs={"project": project.name, "name": job.name}
-            ),
+            "clone_url": reverse(f"jobs:{job.kind}-clone", kwargs=names),
         }
     }
+
+
+@login_required
+def job_sagemaker_dry_run(request: HttpRequest, project: str, name: str, *, kind: str) -> HttpResponse:
+    """The body of the card's "Dry run": the request that would be sent (built without uploading or
+    sending anything), or why none can be built; a job sent since shows the request it sent."""
+    from jobs.backends.sagemaker.driver import sagemaker_request_preview  # the driver imports services
+
+    project_obj, job = job_for(request, project, kind, name)
+    preview = sagemaker_request_preview(job)
+    context = {
+        "preview": preview,
+        "request_json": _pretty_json(preview["request"]) if preview["request"] is not None else "",
+        "prerequisites": [
+            {"operation": item["operation"], "json": _pretty_json(item["request"])}
+            for item in preview["prerequisites"]
+        ],
+        "aws_settings_url": _aws_settings_url(project_obj),
+    }
+    return render(request, "jobs/_job_sagemaker_dry_run.html", context)
 
 
 def job_clone_view(

@@ -116,7 +116,10 @@ def _outputs_with_links(project: Project, job: Job) -> list[dict]:
         {
             **output,
             "filename": output["uri"].rsplit("/", 1)[-1],
-            "download": reverse("jobs:training-output", args=[project.name, job.name, output["name"]]),
+            # A SageMaker job's output that could not be fetched stays in the project's S3 only.
+            "download": ""
+            if output.get("fetched") is False
+            else reverse("jobs:training-output", args=[project.name, job.name, output["name"]]),
         }
         for output in job.outputs
     ]

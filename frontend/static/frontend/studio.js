@@ -196,6 +196,34 @@
     });
   }
 
+  // A job's SageMaker card: its dry run lists the job's inputs, so it is built on the server only
+  // when the reader opens it (once; a failed fetch is tried again on the next opening).
+  function initSageMakerDryRun() {
+    document.querySelectorAll("details[data-dry-run-url]").forEach((details) => {
+      const body = details.querySelector("[data-dry-run-body]");
+
+      async function load() {
+        if (details.dataset.state === "loading" || details.dataset.state === "loaded") return;
+        details.dataset.state = "loading";
+        try {
+          const response = await fetch(details.dataset.dryRunUrl, { credentials: "same-origin" });
+          if (!response.ok) throw new Error("HTTP " + response.status);
+          body.innerHTML = await response.text();
+          details.dataset.state = "loaded";
+        } catch (err) {
+          console.warn("Studio: the dry run could not be loaded", err);
+          body.textContent = "The dry run could not be loaded (" + err.message + "); close and open it to try again.";
+          details.dataset.state = "failed";
+        }
+      }
+
+      details.addEventListener("toggle", () => {
+        if (details.open) load();
+      });
+      if (details.open) load();
+    });
+  }
+
   // For page scripts loaded after this one (base.html's page_scripts block).
   window.Studio = { onReady, getJSON, readJSON, lineTrace, chartLayout, isTerminal, pollJob, PLOT_CONFIG };
 
@@ -205,5 +233,6 @@
     initCopy();
     initInputHelper();
     initJobPage();
+    initSageMakerDryRun();
   });
 })();

@@ -17,22 +17,35 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from cloud.clients import AwsNotConfigured, aws_client, aws_settings_of
+from cloud.clients import AwsNotConfigured, aws_client, aws_settings_of, in_region
 from cloud.errors import AWS_ERRORS, aws_failure
 from cloud.models import AwsSettings
 from jobs.backends.base import BackendError
-from jobs.backends.sagemaker.follow import already_exists, boto3_method, chain_start, next_poll_delay
-from jobs.backends.sagemaker.requests import job_request, model_request, transform_model_name
+from jobs.backends.sagemaker.follow import (
+    already_exists,
+    aware_time,
+    boto3_method,
+    chain_start,
+    error_of,
+    next_poll_delay,
+)
+from jobs.backends.sagemaker.requests import (
+    job_request,
+    model_request,
+    sagemaker_job_name,
+    transform_model_name,
+)
 from jobs.backends.sagemaker.staging import RetryLater, Stager, fetch_to_store
 from jobs.models import (
     IllegalTransition,
@@ -49,6 +62,12 @@ logger = logging.getLogger(__name__)
 
 # A job whose sending AWS keeps throttling fails after this many tries (each after botocore's own).
 MAX_SUBMIT_TRIES = 5
+# A job whose outputs S3 keeps failing to give is completed without them after this many tries.
+MAX_FETCH_TRIES = 5
+# Internal errors while following a job already sent, before Studio gives it up (and stops it).
+MAX_INTERNAL_ERRORS = 5
+# What a chain that sent the job records even when another chain follows it by then.
+SENT_FIELDS = ("operation", "request", "prerequisites", "name", "arn", "region", "sent", "sent_at")
 # CloudWatch log lines read per step, at most; the rest comes on the next step.
 MAX_LOG_EVENTS_PER_STEP = 10_000
 
@@ -150,30 +169,58 @@ def sagemaker_advance(job_id: int, chain: str, last_delay: float = 0.0) -> float
     if job.status not in (JobStatus.IN_PROGRESS, JobStatus.STOPPING):
         return None
     Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now())
-    recorder = JobRecorder(job)
-    step = _Step(job, chain, recorder)
+    step = _Step(job, chain, JobRecorder(job))
     try:
-        return step.run(last_delay)
+        with _heartbeat(job.pk, chain):
+            return step.run(last_delay)
+    except _ChainLost:
+        return None
     except RetryLater as exc:
         return step.retry_later(str(exc), last_delay)
-    except AwsNotConfigured as exc:
-        step.finish(JobStatus.FAILED, SecondaryStatus.FAILED, failure_reason=str(exc))
-    except BackendError as exc:
-        step.finish(JobStatus.FAILED, SecondaryStatus.FAILED, failure_reason=str(exc))
+    except (AwsNotConfigured, BackendError) as exc:
+        step.fail(str(exc))
     except AWS_ERRORS as exc:
         failure = aws_failure(exc, action=step.action)
         if failure.retryable:
             return step.retry_later(failure.reason, last_delay)
-        step.finish(JobStatus.FAILED, SecondaryStatus.FAILED, failure_reason=failure.reason)
+        step.fail(failure.reason)
+    except DatabaseError:
+        raise  # the database's trouble, not the job's: the reaper starts a new chain
     except Exception as exc:
         logger.exception("sagemaker driver crashed", extra={"job": job.name})
-        step.finish(
-            JobStatus.FAILED,
-            SecondaryStatus.FAILED,
-            failure_reason=f"Internal error in Studio's SageMaker driver: {type(exc).__name__}: {exc}",
-        )
-        raise
+        reason = f"Internal error in Studio's SageMaker driver: {type(exc).__name__}: {exc}"
+        if step.remote.get("sent") and step.remote.get("internal_errors", 0) < MAX_INTERNAL_ERRORS:
+            # The job runs on regardless; try following it again before giving it up.
+            step.remote["internal_errors"] = step.remote.get("internal_errors", 0) + 1
+            return step.retry_later(reason, last_delay)
+        step.fail(reason)
     return None
+
+
+class _ChainLost(Exception):
+    """Another chain follows the job now; this one ends."""
+
+
+@contextlib.contextmanager
+def _heartbeat(job_id: int, chain: str) -> Iterator[None]:
+    """Keep the job's heartbeat fresh while a step works (staging gigabytes, fetching a model), so
+    the reaper does not start a second chain beside a slow one."""
+    done = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not done.wait(settings.STUDIO_HEARTBEAT_SECONDS):
+                Job.objects.filter(pk=job_id, remote__chain=chain).update(heartbeat_at=timezone.now())
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{job_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 class _Step:
@@ -190,8 +237,12 @@ class _Step:
     # --- plumbing -------------------------------------------------------------------------------
     @property
     def aws(self) -> AwsSettings:
+        """The project's settings; a job already sent is followed (and stopped) in the region it was
+        sent to, even if the settings changed or lost what only sending needs (role, bucket)."""
         if self._aws is None:
-            self._aws = aws_settings_of(self.job.project)
+            sent = bool(self.remote.get("sent"))
+            aws = aws_settings_of(self.job.project, require_ready=not sent)
+            self._aws = in_region(aws, self.remote.get("region", "")) if sent else aws
         return self._aws
 
     def client(self, service: str):
@@ -224,30 +275,56 @@ class _Step:
     def finish(
         self, status: str, secondary: str, *, message: str = "", failure_reason: str = "", **extra: object
     ) -> None:
+        """End the job, unless another chain follows it now (its own step decides)."""
         self.recorder.flush(final=True)
         self.remote.pop("chain", None)
-        with contextlib.suppress(IllegalTransition):
-            self.job.transition(
-                status,
-                secondary=secondary,
-                message=message or failure_reason[:200],
-                failure_reason=failure_reason,
-                extra={"remote": self.remote, **extra},
-            )
+        with transaction.atomic():
+            current = Job.objects.select_for_update().filter(pk=self.job.pk).values_list("remote", flat=True)
+            if (current.first() or {}).get("chain") != self.chain:
+                return
+            with contextlib.suppress(IllegalTransition):
+                self.job.transition(
+                    status,
+                    secondary=secondary,
+                    message=message or failure_reason[:200],
+                    failure_reason=failure_reason,
+                    extra={"remote": self.remote, **extra},
+                )
         if self.job.tuning_job_id:
             from jobs.runner import _tell_tuning_job
 
             _tell_tuning_job(self.job)
 
+    def fail(self, reason: str) -> None:
+        """Fail the job; one already sent is asked to stop on SageMaker first (best effort), so it
+        does not run on unseen."""
+        if self.remote.get("sent") and not self.remote.get("stop_sent"):
+            self.stop_quietly()
+        self.finish(JobStatus.FAILED, SecondaryStatus.FAILED, failure_reason=reason)
+
+    def stop_quietly(self) -> None:
+        try:
+            getattr(self.client("sagemaker"), self.ops.stop)(**{self.ops.name_key: self.remote["name"]})
+        except (AwsNotConfigured, *AWS_ERRORS) as exc:
+            self.recorder.system(f"Could not ask SageMaker to stop {self.remote['name']}: {exc}")
+            return
+        self.remote["stop_sent"] = True
+        self.recorder.system(f"Asked SageMaker to stop {self.remote['name']}")
+
     # --- the step -------------------------------------------------------------------------------
     def run(self, last_delay: float) -> float | None:
+        stopping = self.job.status == JobStatus.STOPPING
+        if not self.remote.get("sent") and stopping and not self.adopt_sent_job():
+            # A chain still sending it finds the job ended when it is done, and stops it there.
+            self.recorder.system("Stopped before it was sent to SageMaker")
+            self.finish(JobStatus.STOPPED, SecondaryStatus.STOPPED, message="Stopped on request")
+            return None
         if not self.remote.get("sent"):
-            if self.job.status == JobStatus.STOPPING:
-                self.recorder.system("Stopped before it was sent to SageMaker")
-                self.finish(JobStatus.STOPPED, SecondaryStatus.STOPPED, message="Stopped on request")
-                return None
             self.submit()
-            return settings.STUDIO_SAGEMAKER_POLL_SECONDS if self.save() else None
+            if not self.save():
+                self.keep_what_was_sent()
+                return None
+            return settings.STUDIO_SAGEMAKER_POLL_SECONDS
         if self.job.kind == JobKind.TRANSFORM and self._past_runtime() and not self.remote.get("stop_sent"):
             # CreateTransformJob has no stopping condition: Studio enforces the job's limit itself.
             message = f"MaxRuntimeInSeconds ({self.job.max_runtime_seconds}) reached"
@@ -271,12 +348,47 @@ class _Step:
         delay = next_poll_delay(last_delay, changed=changed)
         return delay if self.save() else None
 
+    def adopt_sent_job(self) -> bool:
+        """A chain that was sending the job may have created it before it lost the job: find it on
+        SageMaker by its name, so that it is stopped and followed, not left running unseen."""
+        if not self.remote.get("submitting_at"):
+            return False
+        name = sagemaker_job_name(self.job)
+        self.action = f"{self.ops.describe} {name}"
+        try:
+            if not self._made_for_this_job({self.ops.name_key: name}):
+                return False
+        except AWS_ERRORS as exc:
+            if error_of(exc)[0] in ("ValidationException", "ResourceNotFound"):
+                return False  # not there: never created
+            raise
+        self.remote.update({"name": name, "sent": True, "region": self.aws.region})
+        self.recorder.system(f"Found {name} on SageMaker: it was sent before the stop request")
+        return True
+
+    def keep_what_was_sent(self) -> None:
+        """This chain sent the job but lost it meanwhile (a stop request started another chain):
+        record what was sent whatever chain follows it now, and stop it on SageMaker if Studio has
+        already ended the job."""
+        sent = {key: self.remote[key] for key in SENT_FIELDS if key in self.remote}
+        with transaction.atomic():
+            row = Job.objects.select_for_update().filter(pk=self.job.pk).values("remote", "status").first()
+            if row is None:
+                return
+            Job.objects.filter(pk=self.job.pk).update(remote={**row["remote"], **sent})
+        if row["status"] in (JobStatus.STOPPED, JobStatus.FAILED, JobStatus.COMPLETED):
+            self.stop_quietly()
+            self.recorder.flush(final=True)
+
     def _past_runtime(self) -> bool:
         started = self.job.started_at or timezone.now()
         return (timezone.now() - started).total_seconds() > self.job.max_runtime_seconds
 
     def submit(self) -> None:
         aws = self.aws
+        self.remote["submitting_at"] = timezone.now().isoformat()
+        if not self.save():
+            raise _ChainLost
         stager = Stager(aws, log=self.recorder.system)
         self.recorder.system(f"Preparing the request for SageMaker in {aws.region} (files to {aws.s3_root})")
         for item in _prerequisites(self.job, aws, stager):
@@ -336,7 +448,7 @@ class _Step:
         for item in transitions[seen:]:
             message = item.get("StatusMessage") or item["Status"]
             # SageMaker's own time of the step, never before the job started here (clock skew).
-            at = max(_aware(item.get("StartTime")), self.job.started_at or timezone.now())
+            at = max(aware_time(item.get("StartTime")), self.job.started_at or timezone.now())
             self.recorder.set_secondary(item["Status"], f"SageMaker: {item['Status']}: {message}", at=at)
             changed = True
         self.remote["transitions_seen"] = len(transitions)
@@ -349,7 +461,14 @@ class _Step:
             self.remote["last_status"] = described[self.ops.status_key]
             changed = True
         if self.ops.log_group:
-            changed = self.tail_logs() or changed
+            try:
+                changed = self.tail_logs() or changed
+            except AWS_ERRORS as exc:
+                # The job runs on without its log here (no logs:GetLogEvents, throttling): say so once.
+                if not self.remote.get("logs_unreadable"):
+                    self.remote["logs_unreadable"] = True
+                    reason = aws_failure(exc, action="Reading the job's CloudWatch logs").reason
+                    self.recorder.system(f"{reason}; following the job without its log")
         if self.job.kind == JobKind.TUNING:
             from jobs.backends.sagemaker.tuning import tuning_trials_mirror
 
@@ -438,7 +557,7 @@ class _Step:
                 name=item["MetricName"],
                 value=float(item["Value"]),
                 step=0,
-                timestamp=_aware(item.get("Timestamp")),
+                timestamp=aware_time(item.get("Timestamp")),
             )
             for item in final
             if item["MetricName"] not in known
@@ -479,6 +598,11 @@ class _Step:
                 stored = fetch_to_store(aws, remote_uri, studio_uri)
                 if not stored:
                     raise BackendError("nothing is there")
+            except RetryLater:
+                if self.remote.get("fetch_tries", 0) >= MAX_FETCH_TRIES:
+                    raise BackendError(f"S3 kept failing while fetching {remote_uri}") from None
+                self.remote["fetch_tries"] = self.remote.get("fetch_tries", 0) + 1
+                raise
             except (BackendError, *AWS_ERRORS) as exc:
                 if job.kind == JobKind.TRAINING and name == "output":
                     continue  # a job that wrote nothing to output/data has no output.tar.gz
@@ -515,12 +639,6 @@ def _run_hook_quietly(job: Job, recorder: JobRecorder) -> None:
 def _json_safe(value: dict) -> dict:
     """An AWS answer (with datetimes) as plain JSON for a JSONField."""
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
-
-
-def _aware(value: datetime | None) -> datetime:
-    if value is None:
-        return timezone.now()
-    return value if timezone.is_aware(value) else timezone.make_aware(value, timezone.utc)
 
 
 def sagemaker_step(job_id: int, chain: str, last_delay: float = 0.0) -> None:

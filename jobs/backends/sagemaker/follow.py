@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import models, transaction
+from django.utils import timezone
 
 
 def chain_start(model: type[models.Model], pk: int, **extra: object) -> tuple[str, dict]:
@@ -44,3 +46,10 @@ def error_of(exc: Exception) -> tuple[str, str]:
 def already_exists(exc: Exception) -> bool:
     code, message = error_of(exc)
     return code == "ResourceInUse" or "already exist" in message.lower()
+
+
+def aware_time(value: datetime | None) -> datetime:
+    """A time from an AWS answer (botocore gives aware datetimes; a stub may not), or now."""
+    if value is None:
+        return timezone.now()
+    return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)

@@ -1,18 +1,22 @@
 """The container images SageMaker runs for Studio's jobs and models, per region.
 
-A maintained table: the ``sagemaker`` SDK (whose ``image_uri_config/*.json`` these accounts come
-from, v2.2xx) cannot be installed beside Studio's pins. Studio's built-ins map to SageMaker's own
-algorithm images; the user's code runs in SageMaker's scikit-learn framework container, whose
-toolkit follows the script-mode contract Studio's local backend mirrors.
+A maintained table: the ``sagemaker`` SDK (whose ``image_uri_config/*.json`` these accounts,
+repositories and tags come from, v2.257) cannot be installed beside Studio's pins. Studio's
+built-ins map to SageMaker's own algorithm images; the user's code runs in one of SageMaker's
+framework containers (scikit-learn by default, or PyTorch, TensorFlow, XGBoost), whose training
+toolkit follows the script-mode contract Studio's local backend mirrors. The ISO partitions'
+registries are left out (their ECR domains are not amazonaws.com).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from jobs.backends.base import BackendError
+from studio.instance_types import UnknownInstanceType, instance_type_get
 
-# The framework containers' accounts (sagemaker-xgboost 1.7-1, sagemaker-scikit-learn 1.2-1).
+# The framework containers' accounts (sagemaker-xgboost 1.5-1/1.7-1, sagemaker-scikit-learn
+# 1.0-1/1.2-1: one table).
 FRAMEWORK_ACCOUNTS = {
     "af-south-1": "510948584623",
     "ap-east-1": "651117190479",
@@ -48,8 +52,48 @@ FRAMEWORK_ACCOUNTS = {
     "us-west-1": "746614075791",
     "us-west-2": "246618743249",
 }
-# The scikit-learn container is not published in these (the SDK's sklearn.json omits them).
-SKLEARN_MISSING_REGIONS = frozenset({"ca-west-1", "il-central-1"})
+# AWS Deep Learning Containers (pytorch-training 2.1.0-2.3.0, tensorflow-training 2.13.0/2.14.1 and
+# their -inference images: one table).
+DLC_ACCOUNTS = {
+    "af-south-1": "626614931356",
+    "ap-east-1": "871362719292",
+    "ap-east-2": "975050140332",
+    "ap-northeast-1": "763104351884",
+    "ap-northeast-2": "763104351884",
+    "ap-northeast-3": "364406365360",
+    "ap-south-1": "763104351884",
+    "ap-south-2": "772153158452",
+    "ap-southeast-1": "763104351884",
+    "ap-southeast-2": "763104351884",
+    "ap-southeast-3": "907027046896",
+    "ap-southeast-4": "457447274322",
+    "ap-southeast-5": "550225433462",
+    "ap-southeast-6": "633930458069",
+    "ap-southeast-7": "590183813437",
+    "ca-central-1": "763104351884",
+    "ca-west-1": "204538143572",
+    "cn-north-1": "727897471807",
+    "cn-northwest-1": "727897471807",
+    "eu-central-1": "763104351884",
+    "eu-central-2": "380420809688",
+    "eu-north-1": "763104351884",
+    "eu-south-1": "692866216735",
+    "eu-south-2": "503227376785",
+    "eu-west-1": "763104351884",
+    "eu-west-2": "763104351884",
+    "eu-west-3": "763104351884",
+    "il-central-1": "780543022126",
+    "me-central-1": "914824155844",
+    "me-south-1": "217643126080",
+    "mx-central-1": "637423239942",
+    "sa-east-1": "763104351884",
+    "us-east-1": "763104351884",
+    "us-east-2": "763104351884",
+    "us-gov-east-1": "446045086412",
+    "us-gov-west-1": "442386744353",
+    "us-west-1": "763104351884",
+    "us-west-2": "763104351884",
+}
 
 # SageMaker's first-party algorithms (linear-learner, kmeans, pca, randomcutforest, knn: one table).
 FIRST_PARTY_ACCOUNTS = {
@@ -98,7 +142,6 @@ class Image:
 
 
 XGBOOST = Image("sagemaker-xgboost", "1.7-1", FRAMEWORK_ACCOUNTS)
-SKLEARN = Image("sagemaker-scikit-learn", "1.2-1-cpu-py3", FRAMEWORK_ACCOUNTS, SKLEARN_MISSING_REGIONS)
 
 # Studio's built-in names (jobs.algorithms.registry) -> SageMaker's image for the same algorithm.
 BUILTIN_IMAGES = {
@@ -117,6 +160,138 @@ NOT_ON_SAGEMAKER = {
     "mlp": "mlp is Studio's own algorithm; SageMaker has no image for it",
 }
 FRAMEWORK_PURPOSES = ("training", "processing", "inference")
+
+
+@dataclass(frozen=True)
+class Framework:
+    """One of SageMaker's framework containers for script mode, as the SDK's JSON describes it.
+
+    A tag is ``<version>[-<processor>][-<python>]``: ``processors`` are the ones the tags carry
+    (cpu and gpu: picked by the instance type; cpu alone: the only image; none: one image for
+    both), ``versions`` map each version, oldest first, to its tag's Python version ("" for none).
+    """
+
+    name: str
+    label: str
+    training_repository: str
+    inference_repository: str
+    versions: dict[str, str]
+    accounts: dict[str, str]
+    processors: tuple[str, ...] = ()
+    aliases: dict[str, str] = field(default_factory=dict)
+    # tensorflow-inference's tags carry no Python version; its training tags do.
+    inference_python: bool = True
+
+    @property
+    def default_version(self) -> str:
+        return next(reversed(self.versions))
+
+    def offered(self) -> str:
+        return ", ".join(self.versions)
+
+
+DEFAULT_FRAMEWORK = "sklearn"
+# Studio's framework names -> SageMaker's containers (a few recent versions each, oldest first).
+FRAMEWORKS: dict[str, Framework] = {
+    "sklearn": Framework(
+        "sklearn",
+        "scikit-learn",
+        "sagemaker-scikit-learn",
+        "sagemaker-scikit-learn",
+        {"1.0-1": "py3", "1.2-1": "py3"},
+        FRAMEWORK_ACCOUNTS,
+        processors=("cpu",),
+    ),
+    "pytorch": Framework(
+        "pytorch",
+        "PyTorch",
+        "pytorch-training",
+        "pytorch-inference",
+        {"2.1.0": "py310", "2.2.0": "py310", "2.3.0": "py311"},
+        DLC_ACCOUNTS,
+        processors=("cpu", "gpu"),
+        aliases={"2.1": "2.1.0", "2.2": "2.2.0", "2.3": "2.3.0"},
+    ),
+    "tensorflow": Framework(
+        "tensorflow",
+        "TensorFlow",
+        "tensorflow-training",
+        "tensorflow-inference",
+        {"2.13.0": "py310", "2.14.1": "py310"},
+        DLC_ACCOUNTS,
+        processors=("cpu", "gpu"),
+        aliases={"2.13": "2.13.0", "2.14": "2.14.1"},
+        inference_python=False,
+    ),
+    "xgboost": Framework(
+        "xgboost",
+        "XGBoost",
+        "sagemaker-xgboost",
+        "sagemaker-xgboost",
+        {"1.5-1": "", "1.7-1": ""},
+        FRAMEWORK_ACCOUNTS,
+    ),
+}
+
+
+class FrameworkChoiceError(ValueError):
+    """A framework or version SageMaker's table does not offer; ``field`` names which."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def framework_resolve(framework: str = "", version: str = "") -> tuple[Framework, str]:
+    """The framework (default scikit-learn) and its version in the table's spelling ("2.2" ->
+    "2.2.0"; default: the newest). Raises FrameworkChoiceError listing what is offered."""
+    chosen = FRAMEWORKS.get(framework or DEFAULT_FRAMEWORK)
+    if chosen is None:
+        raise FrameworkChoiceError(
+            "framework",
+            f"Unknown framework {framework!r}; SageMaker's script-mode containers offered are "
+            f"{', '.join(FRAMEWORKS)}.",
+        )
+    if not version:
+        return chosen, chosen.default_version
+    resolved = chosen.aliases.get(version, version)
+    if resolved not in chosen.versions:
+        raise FrameworkChoiceError(
+            "framework_version",
+            f"{chosen.label} {version} is not offered; choose one of {chosen.offered()}.",
+        )
+    return chosen, resolved
+
+
+def definition_framework(definition: dict) -> tuple[str | None, str | None]:
+    """A training definition's framework and version as its request picks them (a job made before
+    the choice runs scikit-learn's newest); (None, None) for a built-in, which runs its own image."""
+    if definition.get("algorithm"):
+        return None, None
+    framework, version = framework_resolve(
+        definition.get("framework") or DEFAULT_FRAMEWORK, definition.get("framework_version") or ""
+    )
+    return framework.name, version
+
+
+def _processor(framework: Framework, instance_type: str) -> str:
+    """The processor in the tag: gpu on an instance with GPUs where the framework has a GPU image."""
+    if not framework.processors:
+        return ""
+    try:
+        instance = instance_type_get(instance_type) if instance_type else None
+    except UnknownInstanceType:
+        instance = None
+    if instance is not None and "gpu" in framework.processors:
+        if instance.gpus:
+            return "gpu"
+        if instance.accelerator:
+            raise BackendError(
+                f"{framework.label} on {instance.name} ({instance.accelerator}) needs SageMaker's Neuron "
+                "containers, which Studio does not pick; choose a CPU or GPU instance type."
+            )
+    # scikit-learn has a CPU image only: on a GPU instance it runs there, the GPUs unused.
+    return "cpu" if "cpu" in framework.processors else framework.processors[0]
 
 
 def _domain(region: str) -> str:
@@ -153,9 +328,29 @@ def algorithm_image(algorithm: str, region: str) -> str:
     return _uri(image, region, name)
 
 
-def framework_image(region: str, *, purpose: str) -> str:
-    """SageMaker's scikit-learn container, which runs the user's own code (script mode) for
-    ``purpose`` "training", "processing" or "inference" (one image serves all three)."""
+def framework_image(
+    region: str,
+    *,
+    purpose: str,
+    framework: str = DEFAULT_FRAMEWORK,
+    version: str = "",
+    instance_type: str = "",
+) -> str:
+    """SageMaker's ``framework`` container (default scikit-learn, its newest version in the table)
+    for the user's own code (script mode), for ``purpose`` "training", "processing" (the training
+    image, as the SDK's framework processors use) or "inference"; cpu or gpu from ``instance_type``.
+
+    Raises BackendError when the framework, version or region is not offered."""
     if purpose not in FRAMEWORK_PURPOSES:
         raise ValueError(f"purpose must be one of {', '.join(FRAMEWORK_PURPOSES)}, not {purpose!r}")
-    return _uri(SKLEARN, region, f"The scikit-learn container (for {purpose})")
+    try:
+        chosen, resolved = framework_resolve(framework, version)
+    except FrameworkChoiceError as exc:
+        raise BackendError(f"SageMaker framework container for {purpose}: {exc}") from exc
+    inference = purpose == "inference"
+    python = chosen.versions[resolved] if chosen.inference_python or not inference else ""
+    tag = "-".join(part for part in (resolved, _processor(chosen, instance_type), python) if part)
+    image = Image(
+        chosen.inference_repository if inference else chosen.training_repository, tag, chosen.accounts
+    )
+    return _uri(image, region, f"The {chosen.label} {resolved} container (for {purpose})")

@@ -32,10 +32,16 @@ from typing import BinaryIO
 
 from django.conf import settings
 
+from cloud.errors import AWS_ERRORS
 from cloud.models import AwsSettings
 from jobs.backends.base import BackendError
-from jobs.backends.sagemaker.images import algorithm_image, framework_image
-from jobs.backends.sagemaker.staging import RetryLater, StagedInput, Stager
+from jobs.backends.sagemaker.images import (
+    BUILTIN_ALIASES,
+    DEFAULT_FRAMEWORK,
+    algorithm_image,
+    framework_image,
+)
+from jobs.backends.sagemaker.staging import RetryLater, StagedInput, Stager, backend_error
 from jobs.models import Backend, Job, JobKind
 from studio.artifacts import ArtifactError, store_for
 
@@ -69,6 +75,12 @@ BUILTIN_CONTENT_TYPES = {
     ".svm": "text/libsvm",
     ".svmlight": "text/libsvm",
 }
+# SageMaker's first-party images that do not start without ``feature_dim`` (sagemaker-contracts.md
+# §3); Studio's built-ins read it from the data, so the request says it. linear-learner's defaults
+# to "auto": its image reads the width itself.
+FEATURE_DIM_REQUIRED = frozenset({"k-means", "pca", "random-cut-forest", "knn"})
+# The first line of a CSV file is read in pieces of this size, up to its end.
+FIRST_LINE_CHUNK = 64 * 1024
 
 
 # --- Names -----------------------------------------------------------------------------------------
@@ -127,12 +139,9 @@ def _tags(project: str, tags: dict, **studio: str) -> list[dict[str, str]]:
 
 
 def _vpc_config(aws: AwsSettings) -> dict | None:
+    """The VpcConfig of the project's AWS settings (which keep subnets and security groups paired)."""
     if not aws.vpc_subnets:
         return None
-    if not aws.vpc_security_group_ids:
-        raise BackendError(
-            "The project's AWS settings name VPC subnets but no security groups; SageMaker needs both."
-        )
     return {"SecurityGroupIds": list(aws.vpc_security_group_ids), "Subnets": list(aws.vpc_subnets)}
 
 
@@ -201,7 +210,10 @@ def _code_files(code: dict, what: str) -> Iterator[tuple[str, BinaryIO, int]]:
             raise BackendError(f"{what}: the archive could not be unpacked: {exc}") from exc
 
 
-def _staged_channel(stager: Stager, channel: dict, key: str, *, builtin: dict | None) -> dict:
+def _staged_channel(
+    stager: Stager, channel: dict, key: str, *, builtin: dict | None
+) -> tuple[dict, StagedInput]:
+    """A channel of InputDataConfig, and what was staged for it."""
     staged = stager.stage_input(channel["source_uri"], key=key, label=f"channel {channel['name']}")
     entry: dict = {
         "ChannelName": channel["name"],
@@ -217,7 +229,7 @@ def _staged_channel(stager: Stager, channel: dict, key: str, *, builtin: dict | 
     content_type = channel.get("content_type") or (_builtin_content_type(staged, builtin) if builtin else "")
     if content_type:
         entry["ContentType"] = content_type
-    return entry
+    return entry, staged
 
 
 def _builtin_content_type(staged: StagedInput, builtin: dict) -> str:
@@ -235,6 +247,87 @@ def _builtin_content_type(staged: StagedInput, builtin: dict) -> str:
     if kind == "text/csv" and not builtin["supervised"]:
         return "text/csv;label_size=0"
     return kind
+
+
+def _csv_label_columns(content_type: str, *, supervised: bool) -> int | None:
+    """How many label columns lead each row of a ``text/csv`` channel: its ``label_size``, else one
+    for a supervised algorithm and none for an unsupervised one (as Studio's built-ins read it).
+    None when the content type is not CSV."""
+    media, *params = (part.strip() for part in content_type.split(";"))
+    if media.lower() != "text/csv":
+        return None
+    for param in params:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "label_size":
+            try:
+                return int(value.strip())
+            except ValueError:
+                raise BackendError(
+                    f"feature_dim: the train channel's content type {content_type!r} has a label_size "
+                    "that is not a number; set feature_dim in the hyperparameters."
+                ) from None
+    return 1 if supervised else 0
+
+
+def _first_csv_object(staged: StagedInput) -> str | None:
+    """The first file SageMaker reads of a channel (sorted, hidden and empty files left out)."""
+    candidates = sorted(
+        (path, info.uri)
+        for path, info in zip(staged.relative_paths, staged.objects, strict=True)
+        if info.size > 0 and not any(part.startswith(".") for part in PurePosixPath(path).parts)
+    )
+    return candidates[0][1] if candidates else None
+
+
+def _first_line_columns(uri: str) -> int:
+    """The number of comma-separated columns on the first line of ``uri`` in Studio's store (0 for
+    a blank line); only that line is read, in pieces, so memory stays bounded."""
+    columns, blank = 1, True
+    try:
+        with store_for(uri).open(uri) as handle:
+            while chunk := handle.read(FIRST_LINE_CHUNK):
+                line, newline, _ = chunk.partition(b"\n")
+                columns += line.count(b",")
+                blank = blank and not line.strip()
+                if newline:
+                    break
+    except (ArtifactError, OSError) as exc:
+        raise BackendError(f"feature_dim: {uri} could not be read: {exc}") from exc
+    except AWS_ERRORS as exc:  # Studio's own store is S3
+        raise backend_error(exc, action=f"reading {uri} for feature_dim") from exc
+    return 0 if blank else columns
+
+
+def _inferred_feature_dim(
+    algorithm: str, channels: list[tuple[dict, StagedInput]], *, supervised: bool
+) -> int:
+    """``feature_dim`` for SageMaker's ``algorithm``, from the train channel as its image reads it:
+    the columns of the first line of its first CSV file, less the label columns. The same bytes
+    are read in a dry run and in a real one, so both give the same value."""
+    needs = f"SageMaker's {algorithm} needs the feature_dim hyperparameter"
+    train = next(((entry, staged) for entry, staged in channels if entry["ChannelName"] == "train"), None)
+    if train is None:
+        raise BackendError(f"{needs}, and the job has no train channel to read it from: set feature_dim.")
+    entry, staged = train
+    content_type = entry.get("ContentType", "")
+    label_columns = _csv_label_columns(content_type, supervised=supervised)
+    if label_columns is None:
+        said = f"is {content_type}" if content_type else "mixes formats"
+        raise BackendError(
+            f"{needs}; Studio reads it only from CSV data, and the train channel {said}: set feature_dim "
+            "in the hyperparameters."
+        )
+    uri = _first_csv_object(staged)
+    columns = _first_line_columns(uri) if uri else 0
+    if columns == 0:
+        where = f"the first line of {uri} is empty" if uri else "the train channel holds only empty files"
+        raise BackendError(f"{needs}, and {where}: set feature_dim in the hyperparameters.")
+    if columns <= label_columns:
+        raise BackendError(
+            f"{needs}, and the first line of {uri} has {columns} column(s), none of them a feature after "
+            f"{label_columns} label column(s): set feature_dim in the hyperparameters."
+        )
+    return columns - label_columns
 
 
 # --- Training (and a tuning job's training definition) ----------------------------------------------
@@ -270,15 +363,24 @@ def _training_parts(
     builtin = None
     if algorithm_name:
         image = algorithm_image(algorithm_name, aws.region)
+        canonical = BUILTIN_ALIASES.get(algorithm_name, algorithm_name)
         try:
-            builtin = {"supervised": algorithm_get(algorithm_name).supervised}
+            builtin = {"name": canonical, "supervised": algorithm_get(canonical).supervised}
         except UnknownAlgorithm:
-            builtin = {"supervised": True}
+            builtin = {"name": canonical, "supervised": True}
         # SageMaker's images define their own metrics (MetricDefinitions are for your own code).
         algorithm_specification = {"TrainingImage": image, "TrainingInputMode": "File"}
     else:
         code = definition["code"]
-        image = framework_image(aws.region, purpose="training")
+        # The definition's framework container (scikit-learn for jobs made before the choice);
+        # script mode's hyperparameters below are the same in every framework's toolkit.
+        image = framework_image(
+            aws.region,
+            purpose="training",
+            framework=definition.get("framework") or DEFAULT_FRAMEWORK,
+            version=definition.get("framework_version") or "",
+            instance_type=definition["instance_type"],
+        )
         source_uri = _source_uri(code, stager, f"{key}/source/{SOURCEDIR}")
         # Framework estimators JSON-encode these; the training toolkit strips them from the user's.
         hyperparameters.update(
@@ -301,10 +403,16 @@ def _training_parts(
         "AlgorithmSpecification": algorithm_specification,
         "RoleArn": aws.role_arn,
     }
-    channels = [
+    staged_channels = [
         _staged_channel(stager, channel, f"{key}/input/{channel['name']}", builtin=builtin)
         for channel in definition.get("channels", [])
     ]
+    if builtin and builtin["name"] in FEATURE_DIM_REQUIRED and "feature_dim" not in hyperparameters:
+        feature_dim = _inferred_feature_dim(
+            builtin["name"], staged_channels, supervised=builtin["supervised"]
+        )
+        hyperparameters = _sorted({**hyperparameters, "feature_dim": feature_dim})
+    channels = [entry for entry, _ in staged_channels]
     if channels:
         parts["InputDataConfig"] = channels
     output: dict = {"S3OutputPath": stager.s3_uri("training-jobs")}

@@ -93,6 +93,8 @@ class StagedInput:
     relative_paths: tuple[str, ...]  # of the objects below ``uri`` (the file name for an object)
     size: int
     in_place: bool  # Studio's own S3 URI, read where it is
+    # The objects in Studio's store behind it, in the order of ``relative_paths``.
+    objects: tuple[ObjectInfo, ...] = ()
 
     @property
     def s3_data_uri(self) -> str:
@@ -130,12 +132,9 @@ class Stager:
         """Studio's store and the project's S3 are one endpoint: its s3:// URIs need no copy."""
         return _same_endpoint(settings.AWS_ENDPOINT_URL, self.aws.s3_endpoint_url or self.aws.endpoint_url)
 
-    def stage(self, uri: str, *, key: str) -> str:
-        """A Studio URI (an object or a prefix) as an s3:// URI SageMaker can read."""
-        return self.stage_input(uri, key=key).uri
-
     def stage_input(self, uri: str, *, key: str, label: str = "", expected_sha256: str = "") -> StagedInput:
-        """``stage`` with the details: whether it is a prefix, its files and size.
+        """A Studio URI (an object or a prefix) as an s3:// URI SageMaker can read, with the details:
+        whether it is a prefix, its files and size.
 
         ``label`` names the input in the log ("channel train"); ``expected_sha256`` refuses a single
         object whose bytes changed since Studio recorded them (checked when it is copied; a prefix,
@@ -155,9 +154,9 @@ class Stager:
         what = f"{len(objects)} file(s), {human_size(size)}"
         if source.startswith("s3://") and self.reads_studio_store_in_place:
             self.log(f"{label.capitalize()}: read in place from {source} ({what}; Studio's store is this S3)")
-            return StagedInput(source, is_prefix, relative, size, in_place=True)
+            return StagedInput(source, is_prefix, relative, size, in_place=True, objects=tuple(objects))
         target = self.s3_uri("staged", key) if is_prefix else self.s3_uri("staged", key, relative[0])
-        staged = StagedInput(target, is_prefix, relative, size, in_place=False)
+        staged = StagedInput(target, is_prefix, relative, size, in_place=False, objects=tuple(objects))
         if self.dry_run:
             self.log(f"Would stage {label}: {what} to {target}")
             return staged

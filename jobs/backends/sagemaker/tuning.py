@@ -3,11 +3,10 @@ the tuning page (trials, objective, best job) reads the same as for a tuning job
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from django.db import transaction
 from django.utils import timezone
 
+from jobs.backends.sagemaker.follow import aware_time
 from jobs.models import Job, JobKind, JobMetric, JobStatus, JobStatusEvent, SecondaryStatus
 
 # SageMaker's training statuses are Studio's; the secondary status a mirrored trial shows for each.
@@ -57,7 +56,7 @@ def tuning_trials_mirror(tuning: Job, client, remote: dict) -> bool:
                     status=status,
                     secondary_status=TRIAL_SECONDARY.get(status, SecondaryStatus.TRAINING),
                     failure_reason=summary.get("FailureReason", "")[:1024],
-                    ended_at=_aware(summary.get("TrainingEndTime")) if ended else None,
+                    ended_at=aware_time(summary.get("TrainingEndTime")) if ended else None,
                 )
                 JobStatusEvent.objects.create(
                     job=trial,
@@ -73,7 +72,7 @@ def tuning_trials_mirror(tuning: Job, client, remote: dict) -> bool:
                     name=objective["MetricName"] or metric,
                     value=float(objective["Value"]),
                     step=0,
-                    timestamp=_aware(summary.get("TrainingEndTime")),
+                    timestamp=aware_time(summary.get("TrainingEndTime")),
                 )
                 changed = True
     return changed
@@ -92,7 +91,7 @@ def _decoded(value: str) -> object:
 def _trial_create(tuning: Job, summary: dict, status: str, number: int) -> Job:
     tuned = summary.get("TunedHyperParameters", {})
     definition = tuning.spec.get("training_definition", {})
-    created = _aware(summary.get("CreationTime"))
+    created = aware_time(summary.get("CreationTime"))
     trial = Job.objects.create(
         project=tuning.project,
         kind=JobKind.TRAINING,
@@ -121,8 +120,8 @@ def _trial_create(tuning: Job, summary: dict, status: str, number: int) -> Job:
         },
         remote={"name": summary["TrainingJobName"], "arn": summary.get("TrainingJobArn", ""), "sent": True},
         created_at=created,
-        started_at=_aware(summary.get("TrainingStartTime")) if summary.get("TrainingStartTime") else None,
-        ended_at=_aware(summary.get("TrainingEndTime")) if summary.get("TrainingEndTime") else None,
+        started_at=aware_time(summary.get("TrainingStartTime")) if summary.get("TrainingStartTime") else None,
+        ended_at=aware_time(summary.get("TrainingEndTime")) if summary.get("TrainingEndTime") else None,
     )
     JobStatusEvent.objects.create(
         job=trial,
@@ -131,9 +130,3 @@ def _trial_create(tuning: Job, summary: dict, status: str, number: int) -> Job:
         message=f"Launched by SageMaker for tuning job {tuning.name}",
     )
     return trial
-
-
-def _aware(value: datetime | None) -> datetime:
-    if value is None:
-        return timezone.now()
-    return value if timezone.is_aware(value) else timezone.make_aware(value, timezone.utc)
