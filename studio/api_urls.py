@@ -20,4 +20,5 @@ urlpatterns = [
     path("projects/<str:project>/", include("datasets.api_urls")),
     path("projects/<str:project>/", include("endpoints.api_urls")),
     path("projects/<str:project>/", include("cloud.api_urls")),
+    path("projects/<str:project>/", include("monitoring.api_urls")),
 ]

@@ -50,6 +50,10 @@ def beat_command(*, schedule_file: str, loglevel: str = "INFO") -> list[str]:
         "beat",
         "--loglevel",
         loglevel,
+        # The database scheduler: monitoring schedules are PeriodicTask rows (django-celery-beat),
+        # changed by the API while beat runs; settings' CELERY_BEAT_SCHEDULE is synced into it.
+        "--scheduler",
+        "django_celery_beat.schedulers:DatabaseScheduler",
         "--schedule",
         schedule_file,
     ]

@@ -52,12 +52,14 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_celery_beat",
     "studio",
     "frontend",
     "jobs",
     "datasets",
     "endpoints",
     "cloud",
+    "monitoring",
 ]
 
 MIDDLEWARE = [
@@ -198,6 +200,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# Monitoring schedules are PeriodicTask rows that the API creates, stops and starts while beat runs.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 # Keep Django's LOGGING (JSON lines) for the worker and beat too.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -285,11 +289,35 @@ STUDIO_INVOCATION_MAX_BYTES = env_int("STUDIO_INVOCATION_MAX_BYTES", 6 * 1024 * 
 STUDIO_CAPTURE_FLUSH_SECONDS = env_float("STUDIO_CAPTURE_FLUSH_SECONDS", 2.0, minimum=0.05)
 STUDIO_METRICS_FLUSH_SECONDS = env_float("STUDIO_METRICS_FLUSH_SECONDS", 5.0, minimum=0.05)
 
+# --- Alerts: email (Django's mail backend) and webhooks --------------------------------------------
+# Links in alerts are this origin plus the page's path, e.g. https://studio.example.com (no slash).
+STUDIO_PUBLIC_URL = env_str("STUDIO_PUBLIC_URL", "").rstrip("/")
+STUDIO_ALERT_WEBHOOK_TIMEOUT_SECONDS = env_float("STUDIO_ALERT_WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+STUDIO_ALERT_MAX_ATTEMPTS = env_int("STUDIO_ALERT_MAX_ATTEMPTS", 6, minimum=1)
+STUDIO_ALERT_RETRY_BASE_SECONDS = env_float("STUDIO_ALERT_RETRY_BASE_SECONDS", 30.0, minimum=0.0)
+STUDIO_ALERT_RETRY_MAX_SECONDS = env_float("STUDIO_ALERT_RETRY_MAX_SECONDS", 3600.0, minimum=0.0)
+STUDIO_ALERT_SWEEP_GRACE_SECONDS = env_float("STUDIO_ALERT_SWEEP_GRACE_SECONDS", 60.0, minimum=0.0)
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be true")
+EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", 10.0, minimum=0.1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "studio@localhost")
+
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-jobs": {"task": "jobs.reap", "schedule": STUDIO_REAPER_INTERVAL_SECONDS},
     "expire-uploads": {"task": "datasets.expire_uploads", "schedule": 3600.0},
     # SageMaker endpoints whose follow-up task was lost (a broker restart) are followed again.
     "follow-sagemaker-endpoints": {"task": "endpoints.sagemaker_reap", "schedule": 300.0},
+    # Alert deliveries whose task was lost (a broker restart) are sent again.
+    "retry-alert-deliveries": {"task": "monitoring.retry_deliveries", "schedule": 60.0},
+    # Baselines, monitoring executions and drift reports whose job failed are marked Failed with why.
+    "monitoring-reconcile": {"task": "monitoring.reconcile", "schedule": 60.0},
 }
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

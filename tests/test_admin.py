@@ -22,7 +22,7 @@ from studio.models import ApiKey, Artifact, AuditEvent, Membership, Project
 from studio.roles import Role
 from studio.services import api_key_create
 
-OUR_APPS = {"studio", "jobs", "endpoints", "cloud"}
+OUR_APPS = {"studio", "jobs", "endpoints", "cloud", "monitoring"}
 JOB_SPEC = {
     "script": {"uri": "file:///x.py", "filename": "x.py", "sha256": "0" * 64},
     "inputs": [],
@@ -77,6 +77,7 @@ def populate(project: Project, creator, count: int, prefix: str) -> None:
         JobEvaluation.objects.create(job=job, problem="regression", channel="test", metrics={"rmse": 0.5})
     populate_inference(project, creator, count, prefix)
     populate_cloud(creator, count, prefix)
+    populate_monitoring(project, creator, count, prefix)
 
 
 def populate_inference(project: Project, creator, count: int, prefix: str) -> None:
@@ -118,6 +119,51 @@ def populate_inference(project: Project, creator, count: int, prefix: str) -> No
             invocations=3,
         )
         ServingHost.objects.create(name=f"{prefix}-host-{i}")
+
+
+def populate_monitoring(project: Project, creator, count: int, prefix: str) -> None:
+    """A baseline, a schedule on one of ``populate_inference``'s endpoints with an execution, a
+    label, a drift report, a channel, and an alert delivered to it."""
+    from endpoints.models import Endpoint
+    from monitoring.models import (
+        Alert,
+        AlertDelivery,
+        Baseline,
+        DriftReport,
+        GroundTruth,
+        MonitoringExecution,
+        MonitoringSchedule,
+        NotificationChannel,
+    )
+
+    for i in range(count):
+        endpoint = Endpoint.objects.get(project=project, name=f"{prefix}-endpoint-{i}")
+        baseline = Baseline.objects.create(
+            project=project, name=f"{prefix}-baseline-{i}", source_uri="dataset://d/1", created_by=creator
+        )
+        schedule = MonitoringSchedule.objects.create(
+            project=project, name=f"{prefix}-schedule-{i}", endpoint=endpoint, baseline=baseline
+        )
+        execution = MonitoringExecution.objects.create(
+            schedule=schedule, window_start="2024-01-01T00:00:00Z", window_end="2024-01-01T01:00:00Z"
+        )
+        GroundTruth.objects.create(endpoint=endpoint, inference_id=f"{prefix}-{i}", label="1")
+        DriftReport.objects.create(
+            project=project, reference_uri="a", reference_label="a", current_uri="b", current_label="b"
+        )
+        channel = NotificationChannel.objects.create(
+            project=project, kind="webhook", target=f"https://hooks.example.com/{prefix}-{i}"
+        )
+        alert = Alert.objects.create(
+            project=project,
+            schedule=schedule,
+            check_type="baseline_drift_check",
+            feature_name="a",
+            description="a drifted",
+            first_execution=execution,
+            last_execution=execution,
+        )
+        AlertDelivery.objects.create(alert=alert, channel=channel)
 
 
 def populate_cloud(creator, count: int, prefix: str) -> None:

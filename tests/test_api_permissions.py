@@ -174,6 +174,50 @@ ROUTES = [
     Route("PUT",    "/api/v1/projects/{project}/aws-settings/",                 Permission.MANAGE,  200),
     Route("PATCH",  "/api/v1/projects/{project}/aws-settings/",                 Permission.MANAGE,  200),
     Route("POST",   "/api/v1/projects/{project}/aws-settings/check/",           Permission.MANAGE,  200),
+    # monitoring alerts ({alert} is an Open alert) and notification channels ({channel} is a webhook)
+    Route("GET",    "/api/v1/projects/{project}/alerts/",                       Permission.VIEW,    200),
+    Route("GET",    "/api/v1/projects/{project}/alerts/{alert}/",               Permission.VIEW,    200),
+    Route("POST",   "/api/v1/projects/{project}/alerts/{alert}/acknowledge/",   Permission.OPERATE, 200),
+    Route("GET",    "/api/v1/projects/{project}/notification-channels/",        Permission.VIEW,    200),
+    Route("POST",   "/api/v1/projects/{project}/notification-channels/",        Permission.OPERATE, 201),
+    Route("GET",    "/api/v1/projects/{project}/notification-channels/{channel}/",
+                                                                                Permission.VIEW,    200),
+    Route("PATCH",  "/api/v1/projects/{project}/notification-channels/{channel}/",
+                                                                                Permission.OPERATE, 200),
+    Route("DELETE", "/api/v1/projects/{project}/notification-channels/{channel}/",
+                                                                                Permission.OPERATE, 204),
+    # Model Monitor ({job} names the baseline, the schedule and the endpoint "existing-job")
+    Route("GET",    "/api/v1/projects/{project}/monitoring-baselines/",         Permission.VIEW,    200),
+    Route("POST",   "/api/v1/projects/{project}/monitoring-baselines/",         Permission.CREATE,  201),
+    Route("GET",    "/api/v1/projects/{project}/monitoring-baselines/{job}/",   Permission.VIEW,    200),
+    Route("GET",    "/api/v1/projects/{project}/monitoring-baselines/{job}/versions/",
+                                                                                Permission.VIEW,    200),
+    Route("GET",    "/api/v1/projects/{project}/monitoring-baselines/{job}/versions/{version}/",
+                                                                                Permission.VIEW,    200),
+    Route("GET",    "/api/v1/projects/{project}/monitoring-baselines/{job}/constraints/",
+                                                                                Permission.VIEW,    200),
+    Route("PUT",    "/api/v1/projects/{project}/monitoring-baselines/{job}/constraints/",
+                                                                                Permission.CREATE,  201),
+    Route("GET",    "/api/v1/projects/{project}/monitoring-schedules/",         Permission.VIEW,    200),
+    Route("POST",   "/api/v1/projects/{project}/monitoring-schedules/",         Permission.CREATE,  201),
+    Route("GET",    "/api/v1/projects/{project}/monitoring-schedules/{job}/",   Permission.VIEW,    200),
+    Route("PATCH",  "/api/v1/projects/{project}/monitoring-schedules/{job}/",   Permission.OPERATE, 200),
+    Route("DELETE", "/api/v1/projects/{project}/monitoring-schedules/{job}/",   Permission.DELETE,  204),
+    Route("POST",   "/api/v1/projects/{project}/monitoring-schedules/{job}/stop/",
+                                                                                Permission.OPERATE, 200),
+    Route("POST",   "/api/v1/projects/{project}/monitoring-schedules/{job}/start/",
+                                                                                Permission.OPERATE, 200),
+    Route("POST",   "/api/v1/projects/{project}/monitoring-schedules/{job}/run/",
+                                                                                Permission.OPERATE, 202),
+    Route("GET",    "/api/v1/projects/{project}/monitoring-schedules/{job}/executions/",
+                                                                                Permission.VIEW,    200),
+    Route("GET",    "/api/v1/projects/{project}/monitoring-executions/{execution}/",
+                                                                                Permission.VIEW,    200),
+    Route("GET",    "/api/v1/projects/{project}/drift-reports/",                Permission.VIEW,    200),
+    Route("POST",   "/api/v1/projects/{project}/drift-reports/",                Permission.CREATE,  201),
+    Route("GET",    "/api/v1/projects/{project}/drift-reports/{report}/",       Permission.VIEW,    200),
+    Route("GET",    "/api/v1/projects/{project}/endpoints/{job}/ground-truth/", Permission.VIEW,    200),
+    Route("POST",   "/api/v1/projects/{project}/endpoints/{job}/ground-truth/", Permission.CREATE,  201),
 ]
 # fmt: on
 
@@ -290,8 +334,45 @@ BODIES = {
         {"region": "eu-west-1", "bucket": "matrix-bucket"},
         "json",
     ),
+    ("POST", "/api/v1/projects/{project}/notification-channels/"): lambda: (
+        {"kind": "webhook", "target": "https://hooks.example.com/matrix"},
+        "json",
+    ),
+    ("PATCH", "/api/v1/projects/{project}/notification-channels/{channel}/"): lambda: (
+        {"enabled": False},
+        "json",
+    ),
     ("PATCH", "/api/v1/projects/{project}/aws-settings/"): lambda: (
         {"role_arn": "arn:aws:iam::123456789012:role/matrix"},
+        "json",
+    ),
+    ("POST", "/api/v1/projects/{project}/monitoring-baselines/"): lambda: (
+        {"name": "fresh-baseline", "dataset_version": "dataset://existing-data/1"},
+        "json",
+    ),
+    ("PUT", "/api/v1/projects/{project}/monitoring-baselines/{job}/constraints/"): lambda: (
+        {"features": [{"name": "a", "completeness": 0.9}], "monitoring_config": {}},
+        "json",
+    ),
+    ("POST", "/api/v1/projects/{project}/monitoring-schedules/"): lambda: (
+        {
+            "name": "fresh-schedule",
+            "endpoint": "monitored",
+            "baseline": "existing-job",
+            "schedule_expression": "daily",
+        },
+        "json",
+    ),
+    ("PATCH", "/api/v1/projects/{project}/monitoring-schedules/{job}/"): lambda: (
+        {"schedule_expression": "daily"},
+        "json",
+    ),
+    ("POST", "/api/v1/projects/{project}/drift-reports/"): lambda: (
+        {"reference": "dataset://existing-data/1", "current": "dataset://existing-data/1"},
+        "json",
+    ),
+    ("POST", "/api/v1/projects/{project}/endpoints/{job}/ground-truth/"): lambda: (
+        [{"inference_id": "matrix-1", "label": "1"}],
         "json",
     ),
 }
@@ -377,6 +458,11 @@ def test_the_table_covers_every_api_route():
         "<uuid:upload_uuid>": "{upload}",
         "<uuid:profile>": "{profile}",
         "<str:recipe>": "{recipe}",
+        "<int:alert_id>": "{alert}",
+        "<int:channel_id>": "{channel}",
+        "<int:version>": "{version}",
+        "<uuid:execution_uuid>": "{execution}",
+        "<uuid:report_uuid>": "{report}",
     }
     routed = set()
     for url in _api_urls():
@@ -478,6 +564,8 @@ def world(request, personas, project, admin_user):
     if route is not None and route.url.endswith("/commit/"):
         upload_complete(upload=upload)
     profile = profile_start(version=dataset_version, user=admin_user)
+    alert, channel = alerts_world(project, job.name)
+    execution, report = monitoring_world(project, job.name, dataset_version)
     recipe = recipe_create(
         dataset=dataset_version.dataset, name="existing-recipe", steps=[], output={}, user=admin_user
     )
@@ -488,8 +576,77 @@ def world(request, personas, project, admin_user):
         "upload": upload,
         "profile": profile,
         "recipe": recipe,
+        "alert": alert,
+        "channel": channel,
+        "execution": execution,
+        "report": report,
         **personas,
     }
+
+
+def alerts_world(project, endpoint_name: str):
+    """An Open alert on a schedule of the endpoint ``endpoint_name``, and a webhook channel."""
+    from endpoints.models import Endpoint
+    from monitoring.models import Alert, MonitoringSchedule, NotificationChannel
+
+    schedule = MonitoringSchedule.objects.create(
+        project=project,
+        name="alerts-schedule",
+        endpoint=Endpoint.objects.get(project=project, name=endpoint_name),
+    )
+    alert = Alert.objects.create(
+        project=project,
+        schedule=schedule,
+        check_type="data_drift_check",
+        feature_name="a",
+        description="a drifted",
+    )
+    channel = NotificationChannel.objects.create(
+        project=project, kind="webhook", target="https://hooks.example.com/existing"
+    )
+    return alert, channel
+
+
+def monitoring_world(project, name: str, dataset_version):
+    """A Completed baseline ``name``, a data-quality schedule ``name`` on the endpoint ``name`` with
+    one execution, a drift report, and an endpoint "monitored" that captures data."""
+    from endpoints.models import Endpoint, EndpointConfig, Model, ProductionVariant
+    from monitoring.models import Baseline, DriftReport, MonitoringExecution, MonitoringSchedule
+    from monitoring.services.common import json_put, monitoring_prefix
+
+    features = [{"name": "a", "inferred_type": "Integral", "completeness": 1.0}]
+    folder = monitoring_prefix(project, "baselines", name, "v1")
+    baseline = Baseline.objects.create(
+        project=project,
+        name=name,
+        dataset_version=dataset_version,
+        source_uri="dataset://existing-data/1",
+        status="Completed",
+        statistics={"version": 0, "features": [{"name": "a", "inferred_type": "Integral"}]},
+        constraints={"version": 0, "features": features},
+        statistics_uri=json_put(f"{folder}/statistics.json", {"features": []}),
+        constraints_uri=json_put(f"{folder}/constraints.json", {"features": features}),
+    )
+    schedule = MonitoringSchedule.objects.create(
+        project=project,
+        name=name,
+        endpoint=Endpoint.objects.get(project=project, name=name),
+        baseline=baseline,
+        schedule_expression="hourly",
+    )
+    execution = MonitoringExecution.objects.create(
+        schedule=schedule, window_start="2024-01-01T00:00:00Z", window_end="2024-01-01T01:00:00Z"
+    )
+    report = DriftReport.objects.create(
+        project=project, reference_uri="x", reference_label="x", current_uri="y", current_label="y"
+    )
+    model = Model.objects.get(project=project, name="serving-model")
+    config = EndpointConfig.objects.create(
+        project=project, name="monitored-config", data_capture={"enabled": True, "destination_uri": folder}
+    )
+    ProductionVariant.objects.create(config=config, name="main", model=model, instance_type="ml.m5.large")
+    Endpoint.objects.create(project=project, name="monitored", config=config, status="InService")
+    return execution, report
 
 
 def inference_world(project, name: str) -> None:
@@ -536,6 +693,10 @@ def test_each_persona_gets_the_expected_answer_on_each_route(world, route, perso
         upload=world["upload"].uuid,
         profile=world["profile"].uuid,
         recipe=world["recipe"].name,
+        alert=world["alert"].pk,
+        channel=world["channel"].pk,
+        execution=world["execution"].uuid,
+        report=world["report"].uuid,
     )
     if (route.method, route.url) in BODIES:
         data, fmt = BODIES[route.method, route.url]()
