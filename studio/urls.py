@@ -9,5 +9,6 @@ urlpatterns = [
     path("", include("datasets.urls")),
     path("", include("endpoints.urls")),
     path("", include("cloud.urls")),
+    path("", include("monitoring.urls")),
     path("", include("frontend.urls")),
 ]

@@ -484,8 +484,8 @@ def test_the_detail_page_and_its_fragment_read_a_bounded_number_of_queries(
     viewer = client_for(viewer_user)
     viewer.get(reverse("endpoints:endpoint-list", args=["vision"]))  # the session remembers the project
     # session, user, project, role, endpoint, variants (+ models), metrics, events, instances,
-    # serving host, configs for the update form, nav projects
-    with django_assert_max_num_queries(12):
+    # serving host, configs for the update form, monitoring schedules (alerts counted), nav projects
+    with django_assert_max_num_queries(13):
         page = html_of(viewer.get(reverse("endpoints:endpoint-detail", args=["vision", "three"])))
     assert page.count('data-instance-status="Starting"') == 6
     # session, user, project, role, endpoint, variants, events, instances, serving host, nav projects

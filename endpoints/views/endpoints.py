@@ -33,6 +33,7 @@ from endpoints.views.common import CHOICES_LIMIT, may, page_context
 from frontend.views import PAGE_SIZE, form_data
 from jobs import selectors as job_selectors
 from jobs.models import Backend, JobKind
+from monitoring import selectors as monitoring_selectors
 from studio.models import Project
 from studio.roles import Permission
 from studio.selectors import project_get_for
@@ -163,6 +164,16 @@ def _live_context(project: Project, endpoint: Endpoint) -> dict:
     )
 
 
+def _monitoring_context(endpoint: Endpoint) -> dict:
+    """The endpoint's monitoring schedules and their alerts counted (one query), for its banner."""
+    schedules = monitoring_selectors.endpoint_monitoring_summary(endpoint)
+    return {
+        "schedules": schedules,
+        "open_alerts": sum(schedule.open_alerts for schedule in schedules),  # type: ignore[attr-defined]
+        "acknowledged_alerts": sum(schedule.acknowledged_alerts for schedule in schedules),  # type: ignore[attr-defined]
+    }
+
+
 def _detail_context(
     request: HttpRequest,
     project: Project,
@@ -192,6 +203,7 @@ def _detail_context(
         "shadow": selectors.endpoint_shadow_summary(endpoint),
         "samples": selectors.recent_capture_samples(endpoint, limit=SAMPLES),
         "figures": metric_figures(series),
+        "monitoring": _monitoring_context(endpoint),
         "minute_choices": MINUTE_CHOICES,
         "default_minutes": DEFAULT_MINUTES,
         "fragment_url": reverse("endpoints:endpoint-fragment", kwargs=names),
