@@ -4,6 +4,9 @@ the partial unique constraint ``alert_one_open_per_check`` is what makes that ho
 
 from __future__ import annotations
 
+import ipaddress
+import socket
+import urllib.parse
 from datetime import datetime, timedelta
 from typing import TypedDict
 
@@ -41,6 +44,33 @@ MAX_RACE_ROUNDS = 5
 WEBHOOK_SCHEMES = ("http", "https")
 
 
+def _address_is_internal(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
+
+
+def webhook_target_refusal(url: str) -> str | None:
+    """Why ``url`` may not be sent to, or None. Unless ``STUDIO_ALERT_ALLOW_PRIVATE_WEBHOOKS``, a host
+    that resolves to a loopback, link-local, private, shared or reserved address is refused (a webhook
+    must not reach Studio's own network, e.g. 169.254.169.254). A name that does not resolve now is
+    not refused here: sending checks again (the name may resolve elsewhere later)."""
+    if settings.STUDIO_ALERT_ALLOW_PRIVATE_WEBHOOKS:
+        return None
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError, ValueError):
+        return None
+    internal = sorted({str(info[4][0]) for info in infos if _address_is_internal(str(info[4][0]))})
+    if internal:
+        return f"{host} resolves to a private or reserved address ({', '.join(internal)})."
+    return None
+
+
 class AlertStateError(ValidationError):
     """The alert's status does not allow this action (HTTP 409)."""
 
@@ -72,8 +102,18 @@ CheckKey = tuple[str, str]  # (constraint_check_type, feature or metric name)
 
 def alerts_of_project(project: Project, *, status: str | None = None) -> QuerySet[Alert]:
     """The project's alerts, newest activity first, with what their list rows show."""
-    alerts = Alert.objects.filter(project=project).select_related(
-        "schedule__endpoint", "acknowledged_by", "first_execution", "last_execution"
+    # The rows name their executions by uuid: their JSON (statistics with sketches) stays unread.
+    heavy = ("violations", "drift", "metrics", "statistics")
+    alerts = (
+        Alert.objects.filter(project=project)
+        .select_related("schedule__endpoint", "acknowledged_by", "first_execution", "last_execution")
+        .defer(
+            *(
+                f"{execution}__{field}"
+                for execution in ("first_execution", "last_execution")
+                for field in heavy
+            )
+        )
     )
     if status:
         alerts = alerts.filter(status=status)
@@ -330,6 +370,9 @@ def _validated_target(kind: str, target: str) -> str:
             URLValidator(schemes=list(WEBHOOK_SCHEMES))(target)
         except ValidationError as exc:
             raise ValidationError({"target": "Enter a valid http:// or https:// URL."}) from exc
+        refusal = webhook_target_refusal(target)
+        if refusal:
+            raise ValidationError({"target": f"Refused: {refusal}"})
     if len(target) > NotificationChannel._meta.get_field("target").max_length:
         raise ValidationError({"target": "Too long."})
     return target

@@ -12,15 +12,41 @@ from django.core.exceptions import ValidationError
 from monitoring.models import MonitoringType, ProblemType
 
 FREQUENCIES = (("hourly", "Hourly"), ("daily", "Daily"), ("cron", "Cron expression"))
-# The drift tests a schedule's form offers a threshold for: (test, label, help). Left empty, the
-# engine's default threshold applies.
+# The drift tests a schedule's form offers a threshold for: (test, the engine's option, label, help).
+# Left empty, the engine's default applies. A p-value lies in (0, 1]; the other thresholds are >= 0.
 DRIFT_THRESHOLDS = (
-    ("distance", "Distance threshold", "Drift when the baseline distance is above it (SageMaker's check)."),
-    ("ks", "KS p-value", "Numerical: drift when the Kolmogorov-Smirnov p-value is below it."),
-    ("psi", "PSI threshold", "Drift when the population stability index is above it."),
-    ("js", "Jensen-Shannon threshold", "Drift when the Jensen-Shannon distance is above it."),
-    ("chi2", "χ² p-value", "Categorical: drift when the chi-square p-value is below it."),
+    (
+        "distance",
+        "threshold",
+        "Distance threshold",
+        "Drift when the baseline distance is above it (SageMaker's check).",
+    ),
+    ("ks", "p_value", "KS p-value", "Numerical: drift when the Kolmogorov-Smirnov p-value is below it."),
+    ("psi", "threshold", "PSI threshold", "Drift when the population stability index is above it."),
+    ("js", "threshold", "Jensen-Shannon threshold", "Drift when the Jensen-Shannon distance is above it."),
+    ("chi2", "p_value", "χ² p-value", "Categorical: drift when the chi-square p-value is below it."),
 )
+CLASSIFICATION = (ProblemType.BINARY, ProblemType.MULTICLASS)
+REGRESSION = (ProblemType.REGRESSION,)
+# The model-quality thresholds the form offers: (field, label, comparison operator, problem types,
+# help). A metric below a LessThanThreshold (above a GreaterThanThreshold) is a violation.
+QUALITY_THRESHOLDS = (
+    ("accuracy", "Accuracy minimum", "LessThanThreshold", CLASSIFICATION, "Classification: alert below it."),
+    (
+        "f1",
+        "F1 minimum",
+        "LessThanThreshold",
+        CLASSIFICATION,
+        "Classification: alert below it (weighted F1 for multiclass).",
+    ),
+    ("rmse", "RMSE maximum", "GreaterThanThreshold", REGRESSION, "Regression: alert above it."),
+    ("mae", "MAE maximum", "GreaterThanThreshold", REGRESSION, "Regression: alert above it."),
+)
+
+
+def quality_metric(field: str, problem_type: str) -> str:
+    """The engine's metric name for a form field: multiclass reports a weighted F1."""
+    return "weighted_f1" if field == "f1" and problem_type == ProblemType.MULTICLASS else field
 
 
 class ServiceErrorsMixin:
@@ -70,8 +96,16 @@ class ScheduleForm(ServiceErrorsMixin, forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["endpoint"].choices = [("", "—"), *((name, name) for name in endpoints)]
         self.fields["baseline"].choices = [("", "—"), *baselines]
-        for test, label, help_text in DRIFT_THRESHOLDS:
+        for test, option, label, help_text in DRIFT_THRESHOLDS:
             self.fields[f"threshold_{test}"] = forms.FloatField(
+                label=label,
+                min_value=0,
+                max_value=1 if option == "p_value" else None,
+                required=False,
+                help_text=help_text,
+            )
+        for metric, label, _operator, _problems, help_text in QUALITY_THRESHOLDS:
+            self.fields[f"quality_{metric}"] = forms.FloatField(
                 label=label, min_value=0, required=False, help_text=help_text
             )
 
@@ -88,31 +122,57 @@ class ScheduleForm(ServiceErrorsMixin, forms.Form):
             self.add_error("problem_type", "A model-quality schedule needs the problem type.")
         if data.get("monitoring_type") == MonitoringType.DATA_QUALITY and not data.get("baseline"):
             self.add_error("baseline", "A data-quality schedule compares against a baseline.")
+        for test, option, *_ in DRIFT_THRESHOLDS:
+            if option == "p_value" and data.get(f"threshold_{test}") == 0:
+                self.add_error(f"threshold_{test}", "A p-value above 0 (and at most 1).")
+        if data.get("monitoring_type") == MonitoringType.MODEL_QUALITY and data.get("problem_type"):
+            for metric, _label, _operator, problems, _help in QUALITY_THRESHOLDS:
+                if data.get(f"quality_{metric}") is not None and data["problem_type"] not in problems:
+                    self.add_error(f"quality_{metric}", f"Not a metric of {data['problem_type']}.")
         return data
 
     def config(self) -> dict:
-        """The schedule's config: the drift thresholds given (``{"drift_tests": {test: {"threshold"}}}``)."""
+        """The schedule's config. Data quality: the drift thresholds given, under the option the
+        engine reads (``{"drift_tests": {"psi": {"threshold": x}, "ks": {"p_value": p}}}``). Model
+        quality: ``{"thresholds": {metric: {"threshold": x, "comparison_operator": ...}}}``."""
         data = self.cleaned_data
+        if data.get("monitoring_type") == MonitoringType.MODEL_QUALITY:
+            problem_type = data.get("problem_type") or ""
+            thresholds = {
+                quality_metric(metric, problem_type): {
+                    "threshold": data[f"quality_{metric}"],
+                    "comparison_operator": operator,
+                }
+                for metric, _label, operator, *_ in QUALITY_THRESHOLDS
+                if data.get(f"quality_{metric}") is not None
+            }
+            return {"thresholds": thresholds} if thresholds else {}
         tests = {
-            test: {"threshold": data[f"threshold_{test}"]}
-            for test, *_ in DRIFT_THRESHOLDS
+            test: {option: data[f"threshold_{test}"]}
+            for test, option, *_ in DRIFT_THRESHOLDS
             if data.get(f"threshold_{test}") is not None
         }
         return {"drift_tests": tests} if tests else {}
 
     def field_for(self, key: str, renames: dict[str, str]) -> str | None:
         parts = key.split(".")
-        if (
-            parts[:2] == ["config", "drift_tests"]
-            and len(parts) > 2
-            and f"threshold_{parts[2]}" in self.fields
-        ):
+        if len(parts) < 3:
+            return super().field_for(key, renames)
+        if parts[:2] == ["config", "drift_tests"] and f"threshold_{parts[2]}" in self.fields:
             return f"threshold_{parts[2]}"
+        if parts[:2] == ["config", "thresholds"]:
+            field = "f1" if parts[2] == "weighted_f1" else parts[2]
+            if f"quality_{field}" in self.fields:
+                return f"quality_{field}"
         return super().field_for(key, renames)
 
     @property
     def threshold_fields(self) -> list[forms.BoundField]:
         return [self[f"threshold_{test}"] for test, *_ in DRIFT_THRESHOLDS]
+
+    @property
+    def quality_fields(self) -> list[forms.BoundField]:
+        return [self[f"quality_{metric}"] for metric, *_ in QUALITY_THRESHOLDS]
 
 
 class BaselineForm(ServiceErrorsMixin, forms.Form):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -15,13 +16,16 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.utils import timezone
 
-from monitoring.alerts import WEBHOOK_SCHEMES
+from monitoring.alerts import WEBHOOK_SCHEMES, webhook_target_refusal
 from monitoring.models import AlertDelivery, ChannelKind, DeliveryStatus
 
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "Studio-Alerts/1"
-ERROR_BODY_CHARS = 200
+# Line breaks and other control characters: a header line cannot hold them (feature names come from
+# captured JSON keys), and Django refuses a subject with a newline.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_warned_relative_links = False
 
 
 class DeliveryError(Exception):
@@ -50,6 +54,7 @@ def email_message(payload: dict) -> tuple[str, str]:
     if payload.get("feature"):
         subject_check += f" on {payload['feature']}"
     subject = f"[Studio] {payload.get('project')}/{payload.get('endpoint')}: {subject_check}"
+    subject = CONTROL_CHARACTERS.sub(" ", subject).strip()
     lines = [
         f"A monitoring check is failing on endpoint {payload.get('endpoint')} "
         f"(project {payload.get('project')}).",
@@ -69,15 +74,15 @@ def email_message(payload: dict) -> tuple[str, str]:
 
 def send_email(target: str, payload: dict) -> None:
     subject, body = email_message(payload)
-    try:
-        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [target], fail_silently=False)
-    except OSError as exc:  # smtplib's errors are OSErrors, and so are refused connections
-        raise DeliveryError(f"email: {exc}") from exc
+    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [target], fail_silently=False)
 
 
 def send_webhook(url: str, payload: dict) -> None:
     if urllib.parse.urlsplit(url).scheme not in WEBHOOK_SCHEMES:
         raise DeliveryError(f"webhook: refusing to send to a non-http(s) URL {url!r}")
+    refusal = webhook_target_refusal(url)
+    if refusal:
+        raise DeliveryError(f"webhook: refused: {refusal}")
     # The scheme is checked just above (and when the channel is saved): no file:// or custom schemes.
     request = urllib.request.Request(  # noqa: S310
         url,
@@ -90,8 +95,9 @@ def send_webhook(url: str, payload: dict) -> None:
             code = response.status
             response.read(64 * 1024)
     except urllib.error.HTTPError as exc:
-        body = exc.read(ERROR_BODY_CHARS).decode(errors="replace")
-        raise DeliveryError(f"webhook: HTTP {exc.code} {exc.reason}: {body}".strip()) from exc
+        # Only the status: the body is the receiver's (or, through a redirect, anyone's) and the error
+        # is shown to the project's viewers.
+        raise DeliveryError(f"webhook: HTTP {exc.code} {exc.reason}".strip()) from exc
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         raise DeliveryError(f"webhook: {reason}") from exc
@@ -99,11 +105,27 @@ def send_webhook(url: str, payload: dict) -> None:
         raise DeliveryError(f"webhook: HTTP {code}")
 
 
+def _warn_relative_links() -> None:
+    global _warned_relative_links  # warned once per process
+    if not settings.STUDIO_PUBLIC_URL and not _warned_relative_links:
+        _warned_relative_links = True
+        logger.warning("STUDIO_PUBLIC_URL is not set: the links in alert emails and webhooks are relative")
+
+
 def _send(delivery: AlertDelivery) -> None:
-    if delivery.channel.kind == ChannelKind.EMAIL:
-        send_email(delivery.channel.target, delivery.payload)
-    else:
-        send_webhook(delivery.channel.target, delivery.payload)
+    """Send once; any failure (SMTP, a bad header, a receiver that does not speak HTTP) is a
+    DeliveryError, so the attempt is counted and retried instead of leaving the row claimed."""
+    _warn_relative_links()
+    kind = "email" if delivery.channel.kind == ChannelKind.EMAIL else "webhook"
+    try:
+        if kind == "email":
+            send_email(delivery.channel.target, delivery.payload)
+        else:
+            send_webhook(delivery.channel.target, delivery.payload)
+    except DeliveryError:
+        raise
+    except Exception as exc:  # every failure to send is recorded on the delivery
+        raise DeliveryError(f"{kind}: {type(exc).__name__}: {exc}") from exc
 
 
 def alert_delivery_send(*, delivery_id: int, now: datetime | None = None) -> float | None:

@@ -19,6 +19,7 @@ def baselines_of(project: Project) -> QuerySet[Baseline]:
     )
     return (
         Baseline.objects.filter(project=project, pk=Subquery(latest))
+        .defer("statistics", "constraints")  # a list row shows neither
         .select_related("job", "dataset_version__dataset", "created_by")
         .order_by("-created_at", "-id")
     )
@@ -27,6 +28,7 @@ def baselines_of(project: Project) -> QuerySet[Baseline]:
 def baseline_versions(project: Project, name: str) -> QuerySet[Baseline]:
     return (
         Baseline.objects.filter(project=project, name=name)
+        .defer("statistics", "constraints")  # a list row shows neither
         .select_related("job", "created_by")
         .order_by("-version")
     )

@@ -292,6 +292,7 @@ STUDIO_METRICS_FLUSH_SECONDS = env_float("STUDIO_METRICS_FLUSH_SECONDS", 5.0, mi
 # --- Alerts: email (Django's mail backend) and webhooks --------------------------------------------
 # Links in alerts are this origin plus the page's path, e.g. https://studio.example.com (no slash).
 STUDIO_PUBLIC_URL = env_str("STUDIO_PUBLIC_URL", "").rstrip("/")
+STUDIO_ALERT_ALLOW_PRIVATE_WEBHOOKS = env_bool("STUDIO_ALERT_ALLOW_PRIVATE_WEBHOOKS", False)
 STUDIO_ALERT_WEBHOOK_TIMEOUT_SECONDS = env_float("STUDIO_ALERT_WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
 STUDIO_ALERT_MAX_ATTEMPTS = env_int("STUDIO_ALERT_MAX_ATTEMPTS", 6, minimum=1)
 STUDIO_ALERT_RETRY_BASE_SECONDS = env_float("STUDIO_ALERT_RETRY_BASE_SECONDS", 30.0, minimum=0.0)

@@ -198,6 +198,7 @@ def alert_settings(settings):
     settings.STUDIO_ALERT_WEBHOOK_TIMEOUT_SECONDS = 5.0
     settings.STUDIO_PUBLIC_URL = "https://studio.example.com"
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.STUDIO_ALERT_ALLOW_PRIVATE_WEBHOOKS = True  # the receivers listen on 127.0.0.1
     return settings
 
 
@@ -428,8 +429,8 @@ def test_a_failing_receiver_is_retried_with_back_off_then_recorded_as_failed(
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.PENDING
     assert delivery.attempts == 1
-    assert "HTTP 500" in delivery.last_error
-    assert "receiver is down" in delivery.last_error
+    assert delivery.last_error == "webhook: HTTP 500 Internal Server Error"
+    assert "receiver is down" not in delivery.last_error, "the receiver's body is never kept (viewers see it)"
     assert before + timedelta(seconds=9) <= delivery.next_attempt_at <= timezone.now() + timedelta(seconds=11)
     assert requeued == [{"args": [delivery.pk], "countdown": 10.0}]
 
@@ -527,6 +528,154 @@ def test_an_unreachable_mail_server_is_retried(
     assert delivery.last_error.startswith("email:")
 
 
+class GarbageServer:
+    """A raw TCP server on 127.0.0.1 that answers each connection with bytes that are not HTTP."""
+
+    def __init__(self, answer: bytes = b"SSH-2.0-OpenSSH_9.6 not http\r\n") -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.answer = answer
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                conn.sendall(self.answer)
+
+
+def test_a_receiver_that_does_not_speak_http_is_retried_then_failed(
+    project, schedule, clock, admin_user, alert_settings, requeued
+):
+    server = GarbageServer()
+    try:
+        delivery = raise_alert(project, schedule, clock, admin_user, "webhook", server.url)
+
+        assert alert_tasks.deliver_alert(delivery.pk) == 10.0
+        delivery.refresh_from_db()
+        assert (delivery.status, delivery.attempts) == (DeliveryStatus.PENDING, 1)
+        assert "BadStatusLine" in delivery.last_error
+
+        time_passes(delivery)
+        time_passes(delivery)
+        assert alert_tasks.deliver_alert(delivery.pk) == 15.0
+        time_passes(delivery)
+        assert alert_tasks.deliver_alert(delivery.pk) is None
+        delivery.refresh_from_db()
+        assert (delivery.status, delivery.attempts) == (DeliveryStatus.FAILED, 3)
+        assert delivery.next_attempt_at is None
+    finally:
+        server.sock.close()
+
+
+def test_a_feature_name_with_a_newline_is_emailed_on_one_subject_line(
+    project, schedule, clock, admin_user, alert_settings, mailoutbox
+):
+    channel_create(project=project, user=admin_user, kind="email", target="ops@example.com")
+    alerts_evaluate(execute(schedule, clock, [violation("age\nBcc: evil@example.com\r\x00")]))
+    delivery = AlertDelivery.objects.get()
+
+    assert alert_tasks.deliver_alert(delivery.pk) is None
+
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.DELIVERED, 1)
+    (message,) = mailoutbox
+    assert message.subject == "[Studio] vision/churn: data_drift_check on age Bcc: evil@example.com"
+    assert message.to == ["ops@example.com"]
+    assert message.bcc == []
+
+
+def test_an_email_that_cannot_be_built_is_retried_not_left_claimed(
+    project, schedule, clock, admin_user, alert_settings, requeued, monkeypatch
+):
+    from django.core.mail import BadHeaderError
+
+    from monitoring import notifications
+
+    delivery = raise_alert(project, schedule, clock, admin_user, "email", "ops@example.com")
+
+    def refuse(*args, **kwargs):
+        raise BadHeaderError("Header values can't contain newlines")
+
+    monkeypatch.setattr(notifications, "send_mail", refuse)
+    assert alert_tasks.deliver_alert(delivery.pk) == 10.0
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.PENDING, 1)
+    assert delivery.last_error.startswith("email: BadHeaderError")
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://127.0.0.1:8000/hook",
+        "http://localhost/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.5/hook",
+        "https://192.168.1.1/hook",
+        "http://[::1]/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+        "http://0.0.0.0/hook",
+    ],
+)
+def test_webhooks_to_internal_addresses_are_refused_by_default(project, admin_user, target):
+    with pytest.raises(ValidationError) as caught:
+        channel_create(project=project, user=admin_user, kind="webhook", target=target)
+
+    assert list(caught.value.message_dict) == ["target"]
+    assert not NotificationChannel.objects.exists()
+
+
+def test_the_api_refuses_a_loopback_webhook_with_400_naming_target(project, editor_user):
+    response = api_client_for(editor_user).post(
+        CHANNELS_URL, {"kind": "webhook", "target": "http://127.0.0.1:8000/hook"}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["target"]
+    assert not NotificationChannel.objects.exists()
+
+
+def test_sending_checks_the_address_again(
+    project, schedule, clock, admin_user, alert_settings, receiver, requeued
+):
+    delivery = raise_alert(project, schedule, clock, admin_user, "webhook", receiver.url)
+    alert_settings.STUDIO_ALERT_ALLOW_PRIVATE_WEBHOOKS = False  # as if the name now resolved inside
+
+    assert alert_tasks.deliver_alert(delivery.pk) == 10.0
+
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.PENDING, 1)
+    assert "private or reserved address" in delivery.last_error
+    assert receiver.bodies == []
+
+
+def test_an_empty_public_url_is_warned_about_once(
+    project, schedule, clock, admin_user, alert_settings, mailoutbox, caplog, monkeypatch
+):
+    from monitoring import notifications
+
+    monkeypatch.setattr(notifications, "_warned_relative_links", False)
+    alert_settings.STUDIO_PUBLIC_URL = ""
+    channel_create(project=project, user=admin_user, kind="email", target="ops@example.com")
+    channel_create(project=project, user=admin_user, kind="email", target="dev@example.com")
+    alerts_evaluate(execute(schedule, clock, [violation("age")]))
+
+    with caplog.at_level("WARNING", logger="monitoring.notifications"):
+        for delivery in AlertDelivery.objects.all():
+            alert_tasks.deliver_alert(delivery.pk)
+
+    warnings = [record for record in caplog.records if "STUDIO_PUBLIC_URL" in record.getMessage()]
+    assert len(warnings) == 1
+    assert len(mailoutbox) == 2
+
+
 def test_the_task_ignores_a_missing_or_finished_delivery(requeued, db):
     assert alert_tasks.deliver_alert(123456) is None
     assert requeued == []
@@ -590,7 +739,8 @@ def test_a_bad_channel_is_refused_naming_the_field(project, admin_user, kind, ta
     assert not NotificationChannel.objects.exists()
 
 
-def test_channels_are_unique_per_project_and_can_be_disabled_or_deleted(project, admin_user):
+def test_channels_are_unique_per_project_and_can_be_disabled_or_deleted(project, admin_user, settings):
+    settings.STUDIO_ALERT_ALLOW_PRIVATE_WEBHOOKS = True
     channel = channel_create(project=project, user=admin_user, kind="webhook", target="http://127.0.0.1:9/h")
     with pytest.raises(ValidationError) as caught:
         channel_create(project=project, user=admin_user, kind="webhook", target="http://127.0.0.1:9/h")

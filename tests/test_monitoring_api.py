@@ -207,8 +207,29 @@ def test_run_over_captured_traffic_starts_a_job(api, project, admin_user):
     )
     from datetime import UTC, datetime, timedelta
 
-    last_hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    # The window a run now covers (a run in an hour's first minute covers the hour before).
+    last_hour = (datetime.now(UTC) - timedelta(minutes=1)).replace(minute=0, second=0, microsecond=0)
+    last_hour -= timedelta(hours=1)
     write_capture(endpoint, frame(30), last_hour)
     response = api.post(f"{BASE}/monitoring-schedules/h/run/")
     assert response.json()["status"] == "InProgress"
     assert response.json()["job"].startswith("monitor-h-")
+
+
+def test_an_editor_cannot_delete_a_schedule_from_the_page(project, admin_user, editor_user, client):
+    from django.urls import reverse
+
+    from monitoring import services
+    from monitoring.models import MonitoringSchedule
+
+    schedule = services.schedule_create(
+        project=project,
+        user=admin_user,
+        name="kept",
+        endpoint=make_endpoint(project),
+        baseline=completed_baseline(project, admin_user),
+    )
+    client.force_login(editor_user)
+    response = client.post(reverse("monitoring:schedule-delete", args=[project.name, schedule.name]))
+    assert response.status_code in (403, 404)
+    assert MonitoringSchedule.objects.filter(pk=schedule.pk).exists()

@@ -445,6 +445,88 @@ def test_schedule_form_errors_are_shown_on_their_fields(project, admin_user, edi
     assert re.search(r'id="field-name">.*?already exists', html_of(response), re.S)
 
 
+def test_the_p_value_fields_save_the_option_the_engine_reads(project, admin_user, editor_user):
+    endpoint = capture_endpoint(project, admin_user)
+    baseline = make_baseline(project, admin_user)
+    editor = client_for(editor_user)
+    url = reverse("monitoring:schedule-create", args=["vision"])
+    data = {
+        "name": "nightly",
+        "endpoint": endpoint.name,
+        "monitoring_type": "DataQuality",
+        "baseline": str(baseline.uuid),
+        "frequency": "daily",
+        "problem_type": "",
+    }
+
+    for bad in ("0", "1.5", "-0.1"):
+        response = editor.post(url, {**data, "threshold_ks": bad, "threshold_chi2": bad})
+        assert response.status_code == 400, bad
+        html = html_of(response)
+        assert re.search(r'class="field field-invalid" id="field-threshold_ks', html, re.S), bad
+        assert re.search(r'class="field field-invalid" id="field-threshold_chi2', html, re.S), bad
+    assert not MonitoringSchedule.objects.exists()
+
+    response = editor.post(
+        url, {**data, "threshold_ks": "0.01", "threshold_chi2": "1", "threshold_psi": "0.3"}
+    )
+    assert response.status_code == 302, html_of(response)
+    assert MonitoringSchedule.objects.get(name="nightly").config == {
+        "drift_tests": {"ks": {"p_value": 0.01}, "psi": {"threshold": 0.3}, "chi2": {"p_value": 1.0}}
+    }
+
+
+def test_a_model_quality_schedule_from_the_page_stores_its_thresholds(project, admin_user, editor_user):
+    endpoint = capture_endpoint(project, admin_user)
+    editor = client_for(editor_user)
+    url = reverse("monitoring:schedule-create", args=["vision"])
+    html = html_of(editor.get(reverse("monitoring:home", args=["vision"])))
+    assert re.search(r'id="quality-thresholds">.*?Model Quality.*?id="field-quality_accuracy"', html, re.S)
+    data = {
+        "name": "quality",
+        "endpoint": endpoint.name,
+        "monitoring_type": "ModelQuality",
+        "baseline": "",
+        "frequency": "daily",
+        "problem_type": "BinaryClassification",
+        "threshold_ks": "0.5",  # a drift field: not a model-quality schedule's config
+    }
+
+    # A regression metric on a classification schedule lands on its field.
+    response = editor.post(url, {**data, "quality_rmse": "2"})
+    assert response.status_code == 400
+    assert re.search(
+        r'id="field-quality_rmse">.*?Not a metric of BinaryClassification', html_of(response), re.S
+    )
+
+    response = editor.post(url, {**data, "quality_accuracy": "0.8", "quality_f1": "0.7"})
+    assert response.status_code == 302, html_of(response)
+    assert MonitoringSchedule.objects.get(name="quality").config == {
+        "thresholds": {
+            "accuracy": {"threshold": 0.8, "comparison_operator": "LessThanThreshold"},
+            "f1": {"threshold": 0.7, "comparison_operator": "LessThanThreshold"},
+        }
+    }
+
+    response = editor.post(
+        url,
+        {
+            **data,
+            "name": "regression",
+            "problem_type": "Regression",
+            "quality_rmse": "2.5",
+            "quality_mae": "1",
+        },
+    )
+    assert response.status_code == 302, html_of(response)
+    assert MonitoringSchedule.objects.get(name="regression").config == {
+        "thresholds": {
+            "rmse": {"threshold": 2.5, "comparison_operator": "GreaterThanThreshold"},
+            "mae": {"threshold": 1.0, "comparison_operator": "GreaterThanThreshold"},
+        }
+    }
+
+
 def test_baseline_form_errors_are_on_their_fields(project, admin_user, editor_user):
     version = make_version(project, admin_user)
     editor = client_for(editor_user)

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from django.core.exceptions import ValidationError
-from django_celery_beat.models import PeriodicTask
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask, PeriodicTasks
 
 from datasets.models import DatasetVersion
 from datasets.schema import infer_schema
@@ -33,7 +34,7 @@ from monitoring.models import (
     MonitoringType,
     ScheduleStatus,
 )
-from monitoring.services.executions import Window, capture_folder, window_for
+from monitoring.services.executions import Window, capture_folders, capture_inputs, window_for
 from monitoring.services.schedules import cron_parse, cron_previous
 from studio.artifacts import join_uri, project_prefix, store_for
 
@@ -380,23 +381,45 @@ def test_schedule_create_makes_an_enabled_periodic_task(project, admin_user, no_
     assert task.task == "monitoring.run_schedule"
     assert json.loads(task.args) == [schedule.pk]
     assert task.enabled is True
-    assert (task.crontab.minute, task.crontab.hour, task.crontab.day_of_week) == ("0", "*", "*")
+    # Minute 5: the run after the hour's captures are flushed, with room for a clock behind.
+    assert (task.crontab.minute, task.crontab.hour, task.crontab.day_of_week) == ("5", "*", "*")
     assert str(task.crontab.timezone) == "UTC"
 
+    # Each change moves beat's change marker, or a running beat never learns of it.
+    marker = PeriodicTasks.last_change()
     services.schedule_stop(schedule=schedule, user=admin_user)
     task.refresh_from_db()
     schedule.refresh_from_db()
     assert (task.enabled, schedule.status) == (False, ScheduleStatus.STOPPED)
+    assert PeriodicTasks.last_change() > marker
+    marker = PeriodicTasks.last_change()
     services.schedule_start(schedule=schedule, user=admin_user)
     task.refresh_from_db()
     assert task.enabled is True
+    assert PeriodicTasks.last_change() > marker
 
+    marker = PeriodicTasks.last_change()
     services.schedule_update(schedule=schedule, user=admin_user, schedule_expression="30 */6 * * *")
     task.refresh_from_db()
     assert (task.crontab.minute, task.crontab.hour) == ("30", "*/6")
+    assert PeriodicTasks.last_change() > marker
 
     services.schedule_delete(schedule=schedule, user=admin_user)
     assert not PeriodicTask.objects.filter(pk=task.pk).exists()
+
+
+def test_deleting_the_endpoint_deletes_the_beat_entry(project, admin_user, no_workers):
+    endpoint = make_endpoint(project)
+    services.schedule_create(
+        project=project,
+        user=admin_user,
+        name="cascaded",
+        endpoint=endpoint,
+        baseline=completed_baseline(project, admin_user),
+    )
+    assert PeriodicTask.objects.filter(task="monitoring.run_schedule").count() == 1
+    endpoint.delete()
+    assert not PeriodicTask.objects.filter(task="monitoring.run_schedule").exists()
 
 
 @pytest.mark.parametrize(
@@ -443,7 +466,7 @@ def test_data_quality_needs_capture_and_a_completed_baseline(project, admin_user
 
 
 def test_cron_expressions():
-    assert cron_parse("hourly").expression == "0 * * * *"
+    assert cron_parse("hourly").expression == "5 * * * *"
     assert cron_parse("cron(0 */2 ? * * *)").expression == "0 */2 * * *"
     every_six = cron_parse("15 */6 * * *")
     assert cron_previous(every_six, datetime(2024, 5, 6, 13, 0, tzinfo=UTC)) == datetime(
@@ -491,13 +514,84 @@ def test_windows(schedule):
     assert window_for(schedule, NOW).start == datetime(2024, 5, 6, 3, tzinfo=UTC)
 
 
-def test_capture_folder_is_the_smallest_that_holds_the_window():
+def test_an_hourly_window_is_the_last_whole_hour_before_a_run_at_minute_5(schedule):
+    last_hour = Window(HOUR, HOUR + timedelta(hours=1))
+    assert window_for(schedule, datetime(2024, 5, 6, 10, 4, 59, tzinfo=UTC)) == last_hour  # clock behind
+    assert window_for(schedule, datetime(2024, 5, 6, 10, 5, 1, tzinfo=UTC)) == last_hour
+    # A run in the hour's first minute: its captures may still be in the flush buffer.
+    assert window_for(schedule, datetime(2024, 5, 6, 10, 0, 30, tzinfo=UTC)).end == HOUR
+
+
+def test_capture_folders_are_the_exact_hours_or_days_of_the_window():
     hour = Window(HOUR, HOUR + timedelta(hours=1))
-    day = Window(datetime(2024, 5, 5, tzinfo=UTC), datetime(2024, 5, 6, tzinfo=UTC))
-    two_days = Window(datetime(2024, 5, 4, tzinfo=UTC), datetime(2024, 5, 6, tzinfo=UTC))
-    assert capture_folder("file:///c", "e", "v", hour) == "file:///c/e/v/2024/05/06/09"
-    assert capture_folder("file:///c", "e", "v", day) == "file:///c/e/v/2024/05/05"
-    assert capture_folder("file:///c", "e", "v", two_days) == "file:///c/e/v/2024/05"
+    assert capture_folders("file:///c", "e", "v", hour) == ["file:///c/e/v/2024/05/06/09"]
+    across_midnight = Window(datetime(2024, 5, 5, 2, 30, tzinfo=UTC), datetime(2024, 5, 6, 2, 30, tzinfo=UTC))
+    assert capture_folders("file:///c", "e", "v", across_midnight) == [
+        "file:///c/e/v/2024/05/05",
+        "file:///c/e/v/2024/05/06",
+    ]
+    month_end = Window(datetime(2024, 4, 30, tzinfo=UTC), datetime(2024, 5, 2, tzinfo=UTC))
+    assert capture_folders("file:///c", "e", "v", month_end) == [
+        "file:///c/e/v/2024/04/30",
+        "file:///c/e/v/2024/05/01",
+    ]
+
+
+def test_capture_inputs_skip_empty_folders_and_other_variants(project):
+    endpoint = make_endpoint(project, variants=("a", "ab"))
+    write_capture(endpoint, frame(5), datetime(2024, 5, 5, 23, tzinfo=UTC), variant="a")
+    write_capture(endpoint, frame(5), datetime(2024, 5, 6, 1, tzinfo=UTC), variant="ab")
+    across_midnight = Window(datetime(2024, 5, 5, 22, tzinfo=UTC), datetime(2024, 5, 6, 2, tzinfo=UTC))
+    found = capture_inputs(endpoint, across_midnight, name="capture", limit=8)
+    assert [(item["name"], item["source_uri"].split("/churn/")[1]) for item in found.inputs] == [
+        ("capture-1", "a/2024/05/05"),
+        ("capture-ab-1", "ab/2024/05/06"),
+    ]
+    assert (found.window, found.clamped) == (across_midnight, False)
+    hourly = capture_inputs(endpoint, Window(HOUR, HOUR + timedelta(hours=1)), name="capture", limit=8)
+    assert hourly.inputs == []
+
+
+def test_a_long_cron_window_is_clamped_to_what_the_job_can_read(project, admin_user, no_workers):
+    endpoint = make_endpoint(project)
+    schedule = services.schedule_create(
+        project=project,
+        user=admin_user,
+        name="daily-230",
+        endpoint=endpoint,
+        baseline=completed_baseline(project, admin_user),
+        schedule_expression="30 2 * * *",
+    )
+    for day in range(1, 12):  # eleven days of traffic, one hour a day
+        write_capture(endpoint, frame(5), datetime(2024, 5, day, 12, tzinfo=UTC))
+    three_days = Window(datetime(2024, 5, 3, 2, 30, tzinfo=UTC), datetime(2024, 5, 6, 2, 30, tzinfo=UTC))
+    found = capture_inputs(endpoint, three_days, name="capture", limit=8)
+    # Whole day folders (the runtime filters records by time); the 6th holds traffic too.
+    assert [item["source_uri"][-10:] for item in found.inputs] == [
+        "2024/05/03",
+        "2024/05/04",
+        "2024/05/05",
+        "2024/05/06",
+    ]
+    assert not found.clamped
+    # After a long stop: the window since the last execution is eleven days; 8 folders fit.
+    MonitoringExecution.objects.create(
+        schedule=schedule,
+        window_start=datetime(2024, 4, 29, 2, 30, tzinfo=UTC),
+        window_end=datetime(2024, 4, 30, 2, 30, tzinfo=UTC),
+        status=ExecutionStatus.COMPLETED,
+    )
+    execution = services.execution_run(schedule, now=datetime(2024, 5, 12, 3, tzinfo=UTC))
+    captures = [item for item in execution.job.spec["inputs"] if item["name"].startswith("capture")]
+    assert len(execution.job.spec["inputs"]) <= 10
+    assert [item["source_uri"][-10:] for item in captures] == [f"2024/05/{day:02d}" for day in range(4, 12)]
+    assert "Only 2024-05-04T00:00:00Z to 2024-05-12T02:30:00Z was checked" in execution.message
+    assert execution.job.spec["arguments"][:4] == [
+        "--start",
+        "2024-05-04T00:00:00Z",
+        "--end",
+        "2024-05-12T02:30:00Z",
+    ]
 
 
 def test_an_empty_window_completes_with_a_message_and_no_job(schedule, no_workers, alerts_seen):
@@ -525,7 +619,7 @@ def test_execution_job_reads_the_window_and_the_baseline(schedule, no_workers):
     assert execution.status == ExecutionStatus.IN_PROGRESS
     spec = execution.job.spec
     inputs = {item["name"]: item["source_uri"] for item in spec["inputs"]}
-    assert inputs["capture"].endswith("/data-capture/churn/primary/2024/05/06/09")
+    assert inputs["capture-1"].endswith("/data-capture/churn/primary/2024/05/06/09")
     assert inputs["baseline"] == schedule.baseline.constraints_uri.rsplit("/", 1)[0]
     config_uri = join_uri(inputs["config"], "config.json")
     config = json.loads(store_for(config_uri).open(config_uri).read())
@@ -589,7 +683,7 @@ def test_every_variant_with_capture_is_an_input(project, admin_user, no_workers)
     write_capture(endpoint, frame(20), variant="b")
     execution = services.execution_run(schedule, now=NOW)
     names = [item["name"] for item in execution.job.spec["inputs"]]
-    assert names[:2] == ["capture", "capture-b"]
+    assert names[:2] == ["capture-1", "capture-b-1"]
 
 
 # --- model quality and ground truth ---------------------------------------------------------------
@@ -667,7 +761,7 @@ def test_quality_schedule_refuses_unknown_metrics(project, admin_user):
 
 def test_quality_without_labels_completes_with_a_message(quality_schedule):
     write_capture(quality_schedule.endpoint, frame(20))
-    execution = services.execution_run(quality_schedule, now=NOW)
+    execution = services.execution_run(quality_schedule, now=NOW + timedelta(days=1))
     assert execution.status == ExecutionStatus.COMPLETED
     assert "ground-truth" in execution.message
 
@@ -681,7 +775,7 @@ def test_quality_execution_merges_labels(quality_schedule, admin_user, alerts_se
             {"inference_id": inference_id, "label": str(index % 2)} for index, inference_id in enumerate(ids)
         ],
     )
-    execution = services.execution_run(quality_schedule, now=NOW)
+    execution = services.execution_run(quality_schedule, now=NOW + timedelta(days=1))
     spec = execution.job.spec
     assert spec["entrypoint"]["module"] == "monitoring.runtime.quality"
     assert spec["arguments"][4:6] == ["--problem-type", "BinaryClassification"]
@@ -712,6 +806,87 @@ def test_quality_execution_merges_labels(quality_schedule, admin_user, alerts_se
     assert execution.metrics["binary_classification_metrics"]["accuracy"]["value"] == 0.5
     assert execution.record_count == 40
     assert alerts_seen == [execution]
+
+
+def test_quality_measures_the_window_a_day_back_with_labels_that_came_later(quality_schedule, admin_user):
+    ids = write_capture(quality_schedule.endpoint, frame(30))  # 09:00-10:00 on May 6
+    services.ground_truth_add(
+        endpoint=quality_schedule.endpoint,
+        user=admin_user,
+        records=[{"inference_id": inference_id, "label": "1"} for inference_id in ids],
+    )
+    # The labels arrive five hours after the captured window ended.
+    GroundTruth.objects.update(received_at=HOUR + timedelta(hours=6))
+    execution = services.execution_run(quality_schedule, now=NOW + timedelta(days=1))
+    assert (execution.window_start, execution.window_end) == (
+        HOUR + timedelta(days=1),
+        HOUR + timedelta(days=1, hours=1),
+    )
+    spec = execution.job.spec
+    assert spec["arguments"][:4] == ["--start", "2024-05-06T09:00:00Z", "--end", "2024-05-06T10:00:00Z"]
+    inputs = {item["name"]: item["source_uri"] for item in spec["inputs"]}
+    assert inputs["capture-1"].endswith("/churn/primary/2024/05/06/09")
+    labels_uri = join_uri(inputs["ground_truth"], "labels.jsonl")
+    assert len(store_for(labels_uri).open(labels_uri).read().decode().splitlines()) == 30
+
+
+@pytest.mark.parametrize("offset", [-1, 721, "24", True])
+def test_the_ground_truth_offset_is_checked(project, admin_user, offset):
+    with pytest.raises(ValidationError) as caught:
+        services.schedule_create(
+            project=project,
+            user=admin_user,
+            name="q",
+            endpoint=make_endpoint(project),
+            monitoring_type=MonitoringType.MODEL_QUALITY,
+            problem_type="BinaryClassification",
+            config={"ground_truth_offset_hours": offset},
+        )
+    assert "config.ground_truth_offset_hours" in caught.value.message_dict
+
+
+def test_a_quality_run_that_matched_no_labels_keeps_its_alert_open(quality_schedule, admin_user):
+    from monitoring.models import Alert, AlertStatus
+
+    ids = write_capture(quality_schedule.endpoint, frame(10))
+    services.ground_truth_add(
+        endpoint=quality_schedule.endpoint,
+        user=admin_user,
+        records=[{"inference_id": f"other-{inference_id}", "label": "1"} for inference_id in ids],
+    )
+    alert = Alert.objects.create(
+        project=quality_schedule.project,
+        schedule=quality_schedule,
+        check_type="LessThanThreshold",
+        feature_name="",
+        description="accuracy 0.5 < 0.8",
+    )
+    execution = services.execution_run(quality_schedule, now=NOW + timedelta(days=1))
+    report = {"record_count": 10, "matched": 0, "metrics": {}, "message": "No prediction matched a label."}
+    play_job(
+        execution.job, "report", {"metrics.json": report, "constraint_violations.json": {"violations": []}}
+    )
+    execution.refresh_from_db()
+    assert execution.record_count == 0
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.OPEN
+
+
+def test_an_execution_left_pending_without_a_job_is_started_again(schedule, no_workers):
+    write_capture(schedule.endpoint, frame(20))
+    window = window_for(schedule, NOW)
+    execution = MonitoringExecution.objects.create(
+        schedule=schedule, window_start=window.start, window_end=window.end
+    )  # its worker died before the job
+    assert services.monitoring_reconcile()["executions_restarted"] == 0  # too young to tell
+    MonitoringExecution.objects.filter(pk=execution.pk).update(
+        created_at=timezone.now() - timedelta(minutes=10)
+    )
+    assert tasks.reconcile()["executions_restarted"] == 1
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.IN_PROGRESS
+    assert execution.job.spec["entrypoint"]["module"] == "monitoring.runtime.execute"
+    assert services.monitoring_reconcile()["executions_restarted"] == 0
 
 
 # --- drift reports --------------------------------------------------------------------------------

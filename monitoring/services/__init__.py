@@ -13,6 +13,7 @@ from monitoring.services.executions import (
     execution_job_completed,
     execution_run,
     executions_reconcile,
+    executions_restart_stuck,
     schedule_run_now,
     window_for,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "execution_job_completed",
     "execution_run",
     "executions_reconcile",
+    "executions_restart_stuck",
     "ground_truth_add",
     "ground_truth_add_csv",
     "monitoring_reconcile",
@@ -49,9 +51,11 @@ __all__ = [
 
 
 def monitoring_reconcile() -> dict[str, int]:
-    """Fail the baselines, executions and drift reports whose job failed or was stopped."""
+    """Fail the baselines, executions and drift reports whose job failed or was stopped; start
+    again the executions left Pending without a job."""
     return {
         "baselines": baselines_reconcile(),
         "executions": executions_reconcile(),
+        "executions_restarted": executions_restart_stuck(),
         "drift_reports": drift_reports_reconcile(),
     }

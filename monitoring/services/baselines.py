@@ -21,13 +21,14 @@ from django.db.models import Max
 from django.utils import timezone
 
 from datasets.models import DataFormat, DatasetVersion
-from jobs.models import Job, JobStatus
+from jobs.models import Job
 from jobs.services import builtin_job_create
 from monitoring.models import Baseline, BaselineStatus
 from monitoring.services.common import (
     MAX_ARGUMENT_CHARS,
     ReportError,
     compact,
+    failed_jobs_reconcile,
     job_name,
     json_put,
     json_read,
@@ -43,7 +44,6 @@ COMPLETION_HOOK = "monitoring.services.baselines.baseline_job_completed"
 BASELINE_OUTPUT = "baseline"
 STATISTICS_FILE = "statistics.json"
 CONSTRAINTS_FILE = "constraints.json"
-JOB_ENDED_BADLY = (JobStatus.FAILED, JobStatus.STOPPED)
 COMPARISON_METHODS = ("Robust", "Simple")
 ENABLED_VALUES = ("Enabled", "Disabled")
 
@@ -183,28 +183,15 @@ def baselines_reconcile(baselines: list[Baseline] | None = None) -> int:
     """Mark InProgress baselines whose job failed or was stopped as Failed, with the job's reason.
 
     ``baselines``: only these (a page being read); None: every one in progress. Returns how many
-    changed. A conditional update, so a concurrent completion hook always wins.
+    changed.
     """
-    if baselines is None:
-        candidates = Baseline.objects.filter(
-            status=BaselineStatus.IN_PROGRESS, job__status__in=JOB_ENDED_BADLY
-        ).select_related("job")
-    else:
-        candidates = [
-            item
-            for item in baselines
-            if item.status == BaselineStatus.IN_PROGRESS and item.job and item.job.status in JOB_ENDED_BADLY
-        ]
-    changed = 0
-    for baseline in candidates:
-        job = baseline.job
-        reason = (job.failure_reason or f"The baselining job {job.name} ended {job.status}.")[:1024]
-        if Baseline.objects.filter(pk=baseline.pk, status=BaselineStatus.IN_PROGRESS).update(
-            status=BaselineStatus.FAILED, failure_reason=reason
-        ):
-            baseline.status, baseline.failure_reason = BaselineStatus.FAILED, reason
-            changed += 1
-    return changed
+    return failed_jobs_reconcile(
+        Baseline,
+        baselines,
+        active=(BaselineStatus.IN_PROGRESS,),
+        failed=BaselineStatus.FAILED,
+        label="baselining",
+    )
 
 
 # --- constraints ----------------------------------------------------------------------------------

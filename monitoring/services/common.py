@@ -6,8 +6,13 @@ import contextlib
 import io
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
+from django.db.models import Model
+from django.utils import timezone
+
+from jobs.models import JobStatus
 from studio.artifacts import ArtifactError, join_uri, project_prefix, store_for
 from studio.models import Project
 
@@ -15,6 +20,9 @@ from studio.models import Project
 MAX_ARGUMENT_CHARS = 256
 CONFIG_PATH = "/opt/ml/processing/input/config/config.json"
 MAX_REPORT_BYTES = 64 * 1024 * 1024
+JOB_ENDED_BADLY = (JobStatus.FAILED, JobStatus.STOPPED)
+# How many rows one reconcile pass looks at (beat runs it every minute).
+RECONCILE_BATCH = 500
 
 
 class ReportError(Exception):
@@ -68,3 +76,44 @@ def job_name(prefix: str, label: str, token: uuid.UUID | None = None) -> str:
 
 def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def failed_jobs_reconcile(
+    model: type[Model],
+    rows: Sequence[Model] | None,
+    *,
+    active: Sequence[str],
+    failed: str,
+    label: str,
+    stopped: str | None = None,
+    ended_at: bool = False,
+) -> int:
+    """Mark ``model`` rows (baselines, executions, drift reports) still ``active`` whose job failed
+    or was stopped as ``failed`` (``stopped`` for a stopped job, when given), with the job's reason.
+
+    ``rows``: only these (a page being read, their job loaded); None: the active ones in the
+    database. A conditional update, so a concurrent completion hook always wins. Returns how many
+    changed.
+    """
+    if rows is None:
+        candidates = list(
+            model.objects.filter(status__in=active, job__status__in=JOB_ENDED_BADLY).select_related("job")[
+                :RECONCILE_BATCH
+            ]
+        )
+    else:
+        candidates = [
+            row for row in rows if row.status in active and row.job_id and row.job.status in JOB_ENDED_BADLY
+        ]
+    changed = 0
+    for row in candidates:
+        job = row.job
+        status = stopped if stopped and job.status == JobStatus.STOPPED else failed
+        reason = (job.failure_reason or f"The {label} job {job.name} ended {job.status}.")[:1024]
+        fields: dict[str, object] = {"status": status, "failure_reason": reason}
+        if ended_at:
+            fields["ended_at"] = job.ended_at or timezone.now()
+        if model.objects.filter(pk=row.pk, status__in=active).update(**fields):
+            row.status, row.failure_reason = status, reason
+            changed += 1
+    return changed

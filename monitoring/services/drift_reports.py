@@ -13,8 +13,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from endpoints.models import Endpoint
-from jobs.models import Job, JobStatus
+from jobs.models import Job
 from jobs.services import builtin_job_create
+from jobs.services.common import MAX_IO
 from monitoring.models import DriftReport, ExecutionStatus
 from monitoring.services.baselines import version_resolve
 from monitoring.services.common import (
@@ -22,6 +23,7 @@ from monitoring.services.common import (
     MAX_ARGUMENT_CHARS,
     ReportError,
     compact,
+    failed_jobs_reconcile,
     iso,
     job_name,
     json_put,
@@ -29,8 +31,8 @@ from monitoring.services.common import (
     monitoring_prefix,
     output_uri,
 )
-from monitoring.services.executions import MAX_CAPTURE_INPUTS, Window, capture_folder
-from studio.artifacts import join_uri, store_for
+from monitoring.services.executions import Window, capture_inputs
+from studio.artifacts import join_uri
 from studio.models import Project
 from studio.services import audit_record
 
@@ -38,29 +40,29 @@ DRIFT_MODULE = "monitoring.runtime.drift_report"
 COMPLETION_HOOK = "monitoring.services.drift_reports.drift_report_job_completed"
 REPORT_OUTPUT = "report"
 ACTIVE = (ExecutionStatus.PENDING, ExecutionStatus.IN_PROGRESS)
-JOB_ENDED_BADLY = (JobStatus.FAILED, JobStatus.STOPPED)
 
 
-def _capture_inputs(endpoint: Endpoint, window: Window) -> list[dict]:
-    capture = endpoint.config.data_capture or {}
-    destination = capture.get("destination_uri")
-    if not destination:
+def _capture_inputs(endpoint: Endpoint, window: Window, *, limit: int) -> list[dict]:
+    """The window's capture folders, ``current-<n>`` (``current-<variant>-<n>``), as the
+    executions lay them out; the runtime reads every ``current*`` folder."""
+    if not (endpoint.config.data_capture or {}).get("destination_uri"):
         raise ValidationError({"endpoint": f"{endpoint.name} does not capture data."})
-    inputs = []
-    for variant in endpoint.config.variants.all():
-        folder = capture_folder(destination, endpoint.name, variant.name, window)
-        if next(iter(store_for(folder).list(folder)), None) is not None:
-            inputs.append(
-                {"name": "current" if not inputs else f"current-{variant.name}", "source_uri": folder}
-            )
-    if not inputs:
+    found = capture_inputs(endpoint, window, name="current", limit=limit)
+    if not found.inputs:
         raise ValidationError(
             {
                 "window_start": f"{endpoint.name} captured nothing from {iso(window.start)} "
                 f"to {iso(window.end)}."
             }
         )
-    return inputs[:MAX_CAPTURE_INPUTS]
+    if found.clamped:
+        raise ValidationError(
+            {
+                "window_start": f"The window's capture folders do not fit the job's {limit} inputs; "
+                f"start at {iso(found.window.start)} or later."
+            }
+        )
+    return found.inputs
 
 
 def drift_report_create(
@@ -95,7 +97,8 @@ def drift_report_create(
         else:
             window = Window(window_start, window_end)
             try:
-                inputs = _capture_inputs(endpoint, window)
+                # The job's other inputs: the reference, and the config when there is one.
+                inputs = _capture_inputs(endpoint, window, limit=MAX_IO - 1 - int(bool(config)))
             except ValidationError as exc:
                 errors.update({key: value[0] for key, value in exc.message_dict.items()})
             current_uri = inputs[0]["source_uri"] if inputs else ""
@@ -189,25 +192,7 @@ def drift_report_job_completed(job: Job) -> None:
 
 
 def drift_reports_reconcile(reports: list[DriftReport] | None = None) -> int:
-    if reports is None:
-        candidates = list(
-            DriftReport.objects.filter(status__in=ACTIVE, job__status__in=JOB_ENDED_BADLY).select_related(
-                "job"
-            )[:500]
-        )
-    else:
-        candidates = [
-            item
-            for item in reports
-            if item.status in ACTIVE and item.job_id and item.job.status in JOB_ENDED_BADLY
-        ]
-    changed = 0
-    for report in candidates:
-        job = report.job
-        reason = (job.failure_reason or f"The drift job {job.name} ended {job.status}.")[:1024]
-        if DriftReport.objects.filter(pk=report.pk, status__in=ACTIVE).update(
-            status=ExecutionStatus.FAILED, failure_reason=reason
-        ):
-            report.status, report.failure_reason = ExecutionStatus.FAILED, reason
-            changed += 1
-    return changed
+    """Mark drift reports whose job failed or was stopped as Failed, with the job's reason."""
+    return failed_jobs_reconcile(
+        DriftReport, reports, active=ACTIVE, failed=ExecutionStatus.FAILED, label="drift"
+    )

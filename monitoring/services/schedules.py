@@ -31,7 +31,9 @@ from studio.models import NAME_REGEX, Project
 from studio.services import audit_record
 
 RUN_TASK = "monitoring.run_schedule"
-SHORTCUTS = {"hourly": "0 * * * *", "daily": "0 0 * * *"}
+# Minute 5, not 0: the window is the last whole hour (day) before the run, so a worker clock a
+# little behind, or captures still in the gateway's flush buffer, do not lose a window.
+SHORTCUTS = {"hourly": "5 * * * *", "daily": "5 0 * * *"}
 # SageMaker's own form, cron(min hour day-of-month month day-of-week year), is accepted too.
 AWS_CRON = re.compile(r"^cron\((.*)\)$", re.IGNORECASE)
 MAX_CRON_LOOKBACK_DAYS = 400
@@ -41,6 +43,11 @@ QUALITY_METRICS = {
     ProblemType.REGRESSION: {"mae", "mse", "rmse", "r2"},
 }
 COMPARISON_OPERATORS = ("LessThanThreshold", "GreaterThanThreshold")
+# Model quality: a run evaluates the captures of its window moved back by this many hours, with
+# every label received up to the run (SageMaker's StartOffset/EndOffset), so late labels count.
+GROUND_TRUTH_OFFSET = "ground_truth_offset_hours"
+DEFAULT_GROUND_TRUTH_OFFSET_HOURS = 24
+MAX_GROUND_TRUTH_OFFSET_HOURS = 720
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,11 @@ def _check_config(errors: dict, monitoring_type: str, problem_type: str, config:
         errors["config"] = "An object."
         return {}
     if monitoring_type == MonitoringType.MODEL_QUALITY:
+        offset = config.get(GROUND_TRUTH_OFFSET)
+        if offset is not None and (not _finite(offset) or not 0 <= offset <= MAX_GROUND_TRUTH_OFFSET_HOURS):
+            errors[f"config.{GROUND_TRUTH_OFFSET}"] = (
+                f"A number of hours from 0 to {MAX_GROUND_TRUTH_OFFSET_HOURS}."
+            )
         known = QUALITY_METRICS.get(problem_type, set())
         thresholds = config.get("thresholds", {})
         if not isinstance(thresholds, dict):
@@ -222,10 +234,23 @@ def _periodic_task_save(schedule: MonitoringSchedule, cron: Cron, enabled: bool)
         "enabled": enabled,
         "description": f"Model Monitor: {schedule.project.name}/{schedule.name}",
     }
-    if schedule.periodic_task_id:
-        PeriodicTask.objects.filter(pk=schedule.periodic_task_id).update(**values)
-        return PeriodicTask.objects.get(pk=schedule.periodic_task_id)
-    return PeriodicTask.objects.create(name=f"monitoring-schedule-{schedule.uuid}", **values)
+    # save(), not a queryset update(): its signals bump beat's change marker
+    # (PeriodicTasks.last_change), without which a running beat never sees the change.
+    task = PeriodicTask.objects.filter(pk=schedule.periodic_task_id or 0).first()
+    if task is None:
+        return PeriodicTask.objects.create(name=f"monitoring-schedule-{schedule.uuid}", **values)
+    for field, value in values.items():
+        setattr(task, field, value)
+    task.save()
+    return task
+
+
+def ground_truth_offset(schedule: MonitoringSchedule) -> timedelta:
+    """How far back a model-quality run moves its capture window (zero for data quality)."""
+    if schedule.monitoring_type != MonitoringType.MODEL_QUALITY:
+        return timedelta(0)
+    hours = (schedule.config or {}).get(GROUND_TRUTH_OFFSET, DEFAULT_GROUND_TRUTH_OFFSET_HOURS)
+    return timedelta(hours=hours if _finite(hours) else DEFAULT_GROUND_TRUTH_OFFSET_HOURS)
 
 
 def schedule_create(
@@ -356,8 +381,14 @@ def _set_running(
     status = ScheduleStatus.SCHEDULED if running else ScheduleStatus.STOPPED
     with transaction.atomic():
         MonitoringSchedule.objects.filter(pk=schedule.pk).update(status=status)
-        if schedule.periodic_task_id:
-            PeriodicTask.objects.filter(pk=schedule.periodic_task_id).update(enabled=running)
+        task = (
+            PeriodicTask.objects.filter(pk=schedule.periodic_task_id).first()
+            if schedule.periodic_task_id
+            else None
+        )
+        if task is not None:
+            task.enabled = running
+            task.save(update_fields=["enabled"])  # save(): beat learns of it (see _periodic_task_save)
         else:
             schedule.periodic_task = _periodic_task_save(
                 schedule, cron_parse(schedule.schedule_expression), running
@@ -383,9 +414,9 @@ def schedule_start(*, schedule: MonitoringSchedule, user: AbstractBaseUser | Non
 
 
 def schedule_delete(*, schedule: MonitoringSchedule, user: AbstractBaseUser | None) -> None:
-    """Delete the schedule, its executions and its periodic task (beat stops sending it)."""
+    """Delete the schedule and its executions; its periodic task goes with it (the post_delete
+    receiver in ``monitoring.signals``, which cascades from an endpoint or project use too)."""
     with transaction.atomic():
-        task_id = schedule.periodic_task_id
         audit_record(
             actor=user,
             action="delete",
@@ -394,5 +425,3 @@ def schedule_delete(*, schedule: MonitoringSchedule, user: AbstractBaseUser | No
             project=schedule.project,
         )
         schedule.delete()
-        if task_id:
-            PeriodicTask.objects.filter(pk=task_id).delete()

@@ -79,7 +79,9 @@ def _detail(
         project,
         baseline=baseline,
         features=feature_statistics(baseline.statistics),
-        versions=list(selectors.baseline_versions(project, baseline.name)),
+        versions=Paginator(selectors.baseline_versions(project, baseline.name), PAGE_SIZE).get_page(
+            request.GET.get("versions")
+        ),
         form=form,
         statistics_json=json.dumps(baseline.statistics, indent=2)[:200_000],
     )

@@ -228,7 +228,9 @@ def endpoint_monitoring(request: HttpRequest, project: str, name: str) -> HttpRe
 
 
 def _schedule_action(request: HttpRequest, project: str, name: str, action: str) -> HttpResponse:
-    project_obj = project_get_for(request.user, project, Permission.OPERATE)
+    # Deleting needs what the API's DELETE needs (admins), not just OPERATE.
+    needed = Permission.DELETE if action == "delete" else Permission.OPERATE
+    project_obj = project_get_for(request.user, project, needed)
     schedule = selectors.schedule_get(project_obj, name)
     back = next_url(request, reverse("monitoring:schedule-detail", args=[project_obj.name, schedule.name]))
     try:
