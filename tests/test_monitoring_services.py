@@ -430,6 +430,14 @@ def test_deleting_the_endpoint_deletes_the_beat_entry(project, admin_user, no_wo
         ({"baseline": None}, "baseline"),
         ({"config": {"drift_tests": {"psi": {"threshold": -1}}}}, "config.drift_tests.psi.threshold"),
         ({"config": {"drift_tests": {"ks": {"p_value": 2}}}}, "config.drift_tests.ks.p_value"),
+        (
+            {"config": {"monitoring_config": {"distribution_constraints": {"comparison_threshold": "x"}}}},
+            "config.monitoring_config.distribution_constraints.comparison_threshold",
+        ),
+        (
+            {"config": {"monitoring_config": {"emit_metrics": "Sometimes"}}},
+            "config.monitoring_config.emit_metrics",
+        ),
         ({"name": "-x-"}, "name"),
     ],
 )
@@ -463,6 +471,35 @@ def test_data_quality_needs_capture_and_a_completed_baseline(project, admin_user
             baseline=pending,
         )
     assert {"endpoint", "baseline"} <= set(caught.value.message_dict)
+
+
+def test_model_quality_needs_the_endpoints_answers_captured(project, admin_user, no_workers):
+    endpoint = make_endpoint(project)
+    endpoint.config.data_capture["capture_output"] = False
+    endpoint.config.save()
+    with pytest.raises(ValidationError) as caught:
+        services.schedule_create(
+            project=project,
+            user=admin_user,
+            name="quality",
+            endpoint=endpoint,
+            monitoring_type="ModelQuality",
+            problem_type="BinaryClassification",
+        )
+    assert "Output" in caught.value.message_dict["endpoint"][0]
+
+
+def test_a_drift_report_with_a_bad_config_is_refused_naming_the_field(project, admin_user, no_workers):
+    version = make_version(project, admin_user)
+    with pytest.raises(ValidationError) as caught:
+        services.drift_report_create(
+            project=project,
+            user=admin_user,
+            reference=f"dataset://{version.dataset.name}/{version.number}",
+            current=f"dataset://{version.dataset.name}/{version.number}",
+            config={"drift_tests": {"psi": {"threshold": "high"}}},
+        )
+    assert "config.drift_tests.psi.threshold" in caught.value.message_dict
 
 
 def test_cron_expressions():

@@ -207,6 +207,37 @@ def _check_fraction(errors: dict, field: str, value: object, *, upper: float | N
         errors.setdefault(field, f"Must be a number {bound}, got {value!r}.")
 
 
+def monitoring_config_check(errors: dict, config: object, prefix: str) -> None:
+    """SageMaker's ``monitoring_config`` (thresholds, switches, distribution constraints), the
+    errors named under ``prefix``: of constraints.json, or of a schedule's or report's config."""
+    if not isinstance(config, dict):
+        errors[prefix] = "An object."
+        config = {}
+    for key in ("datatype_check_threshold", "domain_content_threshold"):
+        if key in config:
+            _check_fraction(errors, f"{prefix}.{key}", config[key])
+    for key in ("evaluate_constraints", "emit_metrics"):
+        if key in config and config[key] not in ENABLED_VALUES and not isinstance(config[key], bool):
+            errors[f"{prefix}.{key}"] = "Enabled or Disabled."
+    distribution = config.get("distribution_constraints", {})
+    if not isinstance(distribution, dict):
+        errors[f"{prefix}.distribution_constraints"] = "An object."
+        distribution = {}
+    if "comparison_threshold" in distribution:
+        _check_fraction(
+            errors,
+            f"{prefix}.distribution_constraints.comparison_threshold",
+            distribution["comparison_threshold"],
+        )
+    if "comparison_method" in distribution and distribution["comparison_method"] not in COMPARISON_METHODS:
+        errors[f"{prefix}.distribution_constraints.comparison_method"] = "Robust or Simple."
+    if "perform_comparison" in distribution and (
+        distribution["perform_comparison"] not in ENABLED_VALUES
+        and not isinstance(distribution["perform_comparison"], bool)
+    ):
+        errors[f"{prefix}.distribution_constraints.perform_comparison"] = "Enabled or Disabled."
+
+
 def constraints_check(constraints: object, known_features: set[str]) -> dict:
     """``constraints`` if it is constraints.json's shape with known features and thresholds in range;
     else a ValidationError naming each bad field (``features[2].completeness``)."""
@@ -250,33 +281,7 @@ def constraints_check(constraints: object, known_features: set[str]) -> dict:
             domains = strings.get("domains") if isinstance(strings, dict) else None
             if not isinstance(domains, list) or not all(isinstance(item, str) for item in domains):
                 errors[f"{where}.string_constraints.domains"] = "A list of strings."
-    config = constraints.get("monitoring_config", {})
-    if not isinstance(config, dict):
-        errors["monitoring_config"] = "An object."
-        config = {}
-    for key in ("datatype_check_threshold", "domain_content_threshold"):
-        if key in config:
-            _check_fraction(errors, f"monitoring_config.{key}", config[key])
-    for key in ("evaluate_constraints", "emit_metrics"):
-        if key in config and config[key] not in ENABLED_VALUES and not isinstance(config[key], bool):
-            errors[f"monitoring_config.{key}"] = "Enabled or Disabled."
-    distribution = config.get("distribution_constraints", {})
-    if not isinstance(distribution, dict):
-        errors["monitoring_config.distribution_constraints"] = "An object."
-        distribution = {}
-    if "comparison_threshold" in distribution:
-        _check_fraction(
-            errors,
-            "monitoring_config.distribution_constraints.comparison_threshold",
-            distribution["comparison_threshold"],
-        )
-    if "comparison_method" in distribution and distribution["comparison_method"] not in COMPARISON_METHODS:
-        errors["monitoring_config.distribution_constraints.comparison_method"] = "Robust or Simple."
-    if "perform_comparison" in distribution and (
-        distribution["perform_comparison"] not in ENABLED_VALUES
-        and not isinstance(distribution["perform_comparison"], bool)
-    ):
-        errors["monitoring_config.distribution_constraints.perform_comparison"] = "Enabled or Disabled."
+    monitoring_config_check(errors, constraints.get("monitoring_config", {}), "monitoring_config")
     if errors:
         raise ValidationError(errors)
     return constraints

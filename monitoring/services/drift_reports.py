@@ -16,7 +16,7 @@ from endpoints.models import Endpoint
 from jobs.models import Job
 from jobs.services import builtin_job_create
 from jobs.services.common import MAX_IO
-from monitoring.models import DriftReport, ExecutionStatus
+from monitoring.models import DriftReport, ExecutionStatus, MonitoringType
 from monitoring.services.baselines import version_resolve
 from monitoring.services.common import (
     CONFIG_PATH,
@@ -32,6 +32,7 @@ from monitoring.services.common import (
     output_uri,
 )
 from monitoring.services.executions import Window, capture_inputs
+from monitoring.services.schedules import config_check
 from studio.artifacts import join_uri
 from studio.models import Project
 from studio.services import audit_record
@@ -84,8 +85,7 @@ def drift_report_create(
     except ValidationError as exc:
         errors.update({key: value[0] for key, value in exc.message_dict.items()})
         version = None
-    if config is not None and not isinstance(config, dict):
-        errors["config"] = "An object."
+    config_check(errors, MonitoringType.DATA_QUALITY, "", config)
     inputs: list[dict] = []
     current_arguments: list[str] = []
     current_uri = current_label = ""

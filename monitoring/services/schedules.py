@@ -27,6 +27,7 @@ from monitoring.models import (
     ProblemType,
     ScheduleStatus,
 )
+from monitoring.services.baselines import monitoring_config_check
 from studio.models import NAME_REGEX, Project
 from studio.services import audit_record
 
@@ -128,7 +129,7 @@ def cron_previous(cron: Cron, moment: datetime) -> datetime:
     raise ValidationError({"schedule_expression": "The expression has not fired in the last year."})
 
 
-def _check_config(errors: dict, monitoring_type: str, problem_type: str, config: object) -> dict:
+def config_check(errors: dict, monitoring_type: str, problem_type: str, config: object) -> dict:
     """Data quality: drift tests and thresholds (numbers of at least 0) and check switches.
     Model quality: ``{"<metric>": {"threshold": x, "comparison_operator": ...}}`` thresholds."""
     if config in (None, ""):
@@ -176,6 +177,8 @@ def _check_config(errors: dict, monitoring_type: str, problem_type: str, config:
                         elif not _finite(value) or value < 0 or (option == "p_value" and value > 1):
                             bound = "from 0 to 1" if option == "p_value" else "of at least 0"
                             errors[f"{field}.{option}"] = f"A number {bound}."
+    if "monitoring_config" in config:
+        monitoring_config_check(errors, config["monitoring_config"], "config.monitoring_config")
     for key, value in config.items():
         if key.endswith("threshold") and (not _finite(value) or value < 0):
             errors[f"config.{key}"] = "A number of at least 0."
@@ -205,9 +208,20 @@ def _check_target(
     if monitoring_type not in MonitoringType.values:
         errors["monitoring_type"] = f"One of {', '.join(MonitoringType.values)}."
         return
+    capture = endpoint.config.data_capture if endpoint is not None else {}
     if endpoint is not None and not endpoint.config.capture_enabled:
         errors["endpoint"] = (
             f"{endpoint.name} does not capture data; enable data capture in its endpoint config."
+        )
+    elif endpoint is not None and not capture.get("capture_input", True):
+        errors["endpoint"] = f"{endpoint.name} captures no requests (Input); monitoring reads them."
+    elif (
+        endpoint is not None
+        and monitoring_type == MonitoringType.MODEL_QUALITY
+        and not capture.get("capture_output", True)
+    ):
+        errors["endpoint"] = (
+            f"{endpoint.name} captures no answers (Output); model quality compares them with the labels."
         )
     if monitoring_type == MonitoringType.DATA_QUALITY:
         if baseline is None:
@@ -275,7 +289,7 @@ def schedule_create(
     if baseline is not None and baseline.project_id != project.pk:
         errors["baseline"] = f"No baseline {baseline} in {project.name}."
     _check_target(errors, endpoint, monitoring_type, baseline, problem_type)
-    checked = _check_config(errors, monitoring_type, problem_type, config)
+    checked = config_check(errors, monitoring_type, problem_type, config)
     try:
         cron = cron_parse(schedule_expression)
     except ValidationError as exc:
@@ -341,7 +355,7 @@ def schedule_update(
         else:
             _check_target(errors, None, schedule.monitoring_type, baseline, schedule.problem_type)
     checked = (
-        _check_config(errors, schedule.monitoring_type, schedule.problem_type, config)
+        config_check(errors, schedule.monitoring_type, schedule.problem_type, config)
         if config is not None
         else None
     )
