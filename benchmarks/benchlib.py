@@ -15,6 +15,7 @@ import contextlib
 import http.client
 import json
 import os
+import resource
 import secrets
 import signal
 import socket
@@ -275,3 +276,41 @@ def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tu
         )
     parts.append(f"--{boundary}--\r\n".encode())
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def measured_run(command: list[str], env: dict[str, str], *, timeout: float, cwd: Path | None = None) -> dict:
+    """Run ``command`` under a wrapper process (this file, ``--measure``) whose RUSAGE_CHILDREN is the
+    command alone: ``{"rc", "wall_s", "peak_mb", "stdout", "stderr"}``."""
+    wrapper = [sys.executable, __file__, "--measure", "--", *command]
+    finished = subprocess.run(
+        wrapper, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    lines = finished.stdout.strip().splitlines()
+    if finished.returncode != 0 or not lines:
+        raise SystemExit(
+            f"the measuring wrapper around {' '.join(command[:3])} ... failed:\n{finished.stderr[-3000:]}"
+        )
+    return json.loads(lines[-1])
+
+
+def _measure(command: list[str]) -> int:
+    started = time.perf_counter()
+    finished = subprocess.run(command, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
+    print(
+        json.dumps(
+            {
+                "rc": finished.returncode,
+                "wall_s": wall,
+                "peak_mb": peak_kib / 1024,
+                "stdout": finished.stdout[-20000:],
+                "stderr": finished.stderr[-5000:],
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__" and len(sys.argv) > 2 and sys.argv[1] == "--measure":
+    sys.exit(_measure(sys.argv[3:]))

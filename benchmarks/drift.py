@@ -51,7 +51,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -60,6 +59,8 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+
+from benchlib import measured_run
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "benchmarks" / ".data"
@@ -241,41 +242,14 @@ def generate(folder: Path, records: int, baseline_rows: int, rows_per_request: i
 
 
 def measure(command: list[str], env: dict[str, str], *, what: str) -> dict:
-    """Run ``command`` under the wrapper (this file, ``--measure``): its wall time, peak RSS, output."""
-    wrapper = [sys.executable, __file__, "--measure", "--", *command]
-    finished = subprocess.run(
-        wrapper, cwd=ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS, check=False
-    )
-    lines = finished.stdout.strip().splitlines()
-    if finished.returncode != 0 or not lines:
-        raise SystemExit(f"drift: the wrapper around {what} failed:\n{finished.stderr[-3000:]}")
-    measured = json.loads(lines[-1])
+    """Run ``command`` measured (wall time, peak RSS, output); exits naming ``what`` if it fails."""
+    measured = measured_run(command, env, timeout=RUN_TIMEOUT_SECONDS, cwd=ROOT)
     if measured["rc"] != 0:
         raise SystemExit(
             f"drift: {what} failed (exit {measured['rc']}):\n"
             f"{(measured['stdout'] + measured['stderr'])[-3000:]}"
         )
     return measured
-
-
-def _wrapper(command: list[str]) -> int:
-    """Runs one command, then prints its wall time and peak RSS (RUSAGE_CHILDREN) as JSON."""
-    started = time.perf_counter()
-    finished = subprocess.run(command, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
-    print(
-        json.dumps(
-            {
-                "rc": finished.returncode,
-                "wall_s": wall,
-                "peak_mb": peak_kib / 1024,
-                "stdout": finished.stdout[-20000:],
-                "stderr": finished.stderr[-5000:],
-            }
-        )
-    )
-    return 0
 
 
 def evidently_python(explicit: str) -> tuple[Path, str]:
@@ -379,8 +353,6 @@ def _studio_findings(report: dict) -> tuple[list[str], dict[str, int], int | Non
 
 
 def main() -> int:
-    if len(sys.argv) > 2 and sys.argv[1] == "--measure":
-        return _wrapper(sys.argv[3:])
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

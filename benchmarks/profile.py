@@ -28,12 +28,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from benchlib import measured_run
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "benchmarks" / ".data"
@@ -116,41 +117,12 @@ def generate(path: Path, rows: int) -> None:
 
 
 def measure(command: list[str], env: dict[str, str]) -> dict:
-    """Run ``command`` under the wrapper (this file, ``--measure``): its wall time, peak RSS, output."""
-    wrapper = [sys.executable, __file__, "--measure", "--", *command]
-    finished = subprocess.run(
-        wrapper, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS, check=False
-    )
-    lines = finished.stdout.strip().splitlines()
-    if finished.returncode != 0 or not lines:
-        raise SystemExit(
-            f"benchmark command failed ({' '.join(command[:3])} ...):\n{finished.stderr[-3000:]}"
-        )
-    measured = json.loads(lines[-1])
+    """Run ``command`` measured (wall time, peak RSS, output) and read its last line as JSON."""
+    measured = measured_run(command, env, timeout=RUN_TIMEOUT_SECONDS)
     if measured["rc"] != 0:
         raise SystemExit(f"the profiled command failed:\n{measured['stderr'][-3000:]}")
     measured["result"] = json.loads(measured["stdout"].strip().splitlines()[-1])
     return measured
-
-
-def _wrapper(command: list[str]) -> int:
-    """Runs one command, then prints its wall time and peak RSS (RUSAGE_CHILDREN) as JSON."""
-    started = time.perf_counter()
-    finished = subprocess.run(command, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
-    print(
-        json.dumps(
-            {
-                "rc": finished.returncode,
-                "wall_s": wall,
-                "peak_mb": peak_kib / 1024,
-                "stdout": finished.stdout[-20000:],
-                "stderr": finished.stderr[-5000:],
-            }
-        )
-    )
-    return 0
 
 
 def ydata_python(explicit: str) -> Path:
@@ -181,8 +153,6 @@ def ydata_python(explicit: str) -> Path:
 
 
 def main() -> int:
-    if len(sys.argv) > 2 and sys.argv[1] == "--measure":
-        return _wrapper(sys.argv[3:])
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
