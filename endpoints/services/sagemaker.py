@@ -26,7 +26,6 @@ denied, quotas and invalid requests end the action with the reason in a user's w
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from datetime import timedelta
@@ -52,7 +51,7 @@ from jobs.backends.sagemaker.follow import (
     error_of,
     next_poll_delay,
 )
-from jobs.backends.sagemaker.requests import model_name, model_request
+from jobs.backends.sagemaker.requests import fitted_name, model_name, model_request
 from jobs.backends.sagemaker.staging import RetryLater, Stager
 from jobs.models import Backend
 from studio.models import Project
@@ -94,10 +93,7 @@ def sagemaker_name(*parts: str) -> str:
     whole, so two long names stay distinct."""
     cleaned = [re.sub(r"[^a-zA-Z0-9-]", "-", part).strip("-") for part in parts]
     name = "-".join(part for part in cleaned if part) or "studio"
-    if len(name) <= MAX_NAME:
-        return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    return f"{name[: MAX_NAME - len(digest) - 1].rstrip('-')}-{digest}"
+    return fitted_name(name, name, MAX_NAME)
 
 
 def sagemaker_endpoint_name(endpoint: Endpoint) -> str:

@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.dateparse import parse_datetime
@@ -23,6 +23,7 @@ from jobs import selectors
 from jobs.forms import JobCloneForm, JobFilterForm
 from jobs.models import Backend, Job, JobKind, JobStatus
 from jobs.services.clone import clone_name_suggestion, job_clone
+from studio.artifacts import ArtifactError, project_prefix, store_for, uri_is_under
 from studio.models import Project
 from studio.roles import Permission, role_allows
 from studio.selectors import project_get_for
@@ -242,3 +243,16 @@ def job_clone_view(
             messages.success(request, f"{JobKind(kind).label} {clone.name} created, on {where}.")
             return redirect(f"jobs:{kind}-detail", project=project, name=clone.name)
     return detail(request, project_obj, job, clone_form=form)
+
+
+def job_output_response(project: Project, job: Job, output: str, *, filename: str = "") -> FileResponse:
+    """Download the job's output named ``output`` from the store (as ``filename``, by default the
+    last part of its URI); 404 for one the job does not have, outside the project, or gone."""
+    item = next((item for item in job.outputs if item.get("name") == output), None)
+    if item is None or not uri_is_under(item["uri"], project_prefix(project.name)):
+        raise Http404(f"{JobKind(job.kind).label} {job.name!r} has no output {output!r}.")
+    try:
+        stream = store_for(item["uri"]).open(item["uri"])
+    except (ArtifactError, OSError) as exc:
+        raise Http404(f"The output {output!r} is no longer in the store.") from exc
+    return FileResponse(stream, as_attachment=True, filename=filename or item["uri"].rsplit("/", 1)[-1])

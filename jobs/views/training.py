@@ -5,7 +5,7 @@ archives."""
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -24,12 +24,12 @@ from jobs.views.common import (
     job_clone_view,
     job_for,
     job_launch,
+    job_output_response,
     job_stop_view,
     live_context,
     log_context,
     sagemaker_context,
 )
-from studio.artifacts import ArtifactError, project_prefix, store_for, uri_is_under
 from studio.models import Project
 from studio.roles import Permission, role_allows
 from studio.selectors import artifacts_of, project_get_for
@@ -182,11 +182,4 @@ def training_job_clone(request: HttpRequest, project: str, name: str) -> HttpRes
 def training_job_output(request: HttpRequest, project: str, name: str, output: str) -> FileResponse:
     """Download one of the job's archives (model.tar.gz, output.tar.gz) from the artifact store."""
     project_obj, job = job_for(request, project, JobKind.TRAINING, name)
-    item = next((item for item in job.outputs if item.get("name") == output), None)
-    if item is None or not uri_is_under(item["uri"], project_prefix(project_obj.name)):
-        raise Http404(f"Training job {name!r} has no output {output!r}.")
-    try:
-        stream = store_for(item["uri"]).open(item["uri"])
-    except (ArtifactError, OSError) as exc:
-        raise Http404(f"The output {output!r} is no longer in the store.") from exc
-    return FileResponse(stream, as_attachment=True, filename=item["uri"].rsplit("/", 1)[-1])
+    return job_output_response(project_obj, job, output)

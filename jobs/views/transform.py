@@ -4,7 +4,7 @@ that failed), its fragment, stop button and "Run on SageMaker", and the download
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -21,13 +21,13 @@ from jobs.views.common import (
     job_clone_view,
     job_for,
     job_launch,
+    job_output_response,
     job_stop_view,
     live_context,
     log_context,
     sagemaker_context,
 )
 from jobs.views.training import _dataset_version_choices
-from studio.artifacts import ArtifactError, project_prefix, store_for, uri_is_under
 from studio.models import Project
 from studio.roles import Permission
 from studio.selectors import artifacts_of, project_get_for
@@ -114,11 +114,4 @@ def transform_job_clone(request: HttpRequest, project: str, name: str) -> HttpRe
 def transform_job_output(request: HttpRequest, project: str, name: str, path: str) -> FileResponse:
     """Download one of the job's files (``<input>.out`` or ``<input>.errors.jsonl``) from the store."""
     project_obj, job = job_for(request, project, JobKind.TRANSFORM, name)
-    item = next((item for item in job.outputs if item.get("name") == path), None)
-    if item is None or not uri_is_under(item["uri"], project_prefix(project_obj.name)):
-        raise Http404(f"Transform job {name!r} has no output {path!r}.")
-    try:
-        stream = store_for(item["uri"]).open(item["uri"])
-    except (ArtifactError, OSError) as exc:
-        raise Http404(f"The output {path!r} is no longer in the store.") from exc
-    return FileResponse(stream, as_attachment=True, filename=path.rsplit("/", 1)[-1])
+    return job_output_response(project_obj, job, path, filename=path.rsplit("/", 1)[-1])

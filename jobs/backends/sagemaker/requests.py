@@ -86,7 +86,7 @@ FIRST_LINE_CHUNK = 64 * 1024
 # --- Names -----------------------------------------------------------------------------------------
 
 
-def _fitted_name(wanted: str, identity: str, limit: int, *, always_hashed: bool = False) -> str:
+def fitted_name(wanted: str, identity: str, limit: int, *, always_hashed: bool = False) -> str:
     """``wanted`` when it is a valid SageMaker name within ``limit``; else (or ``always_hashed``) a
     truncated form + "-" + 8 hex of sha256(identity), which stays unique per identity."""
     cleaned = re.sub(r"[^a-zA-Z0-9-]", "-", wanted).strip("-")
@@ -99,7 +99,7 @@ def _fitted_name(wanted: str, identity: str, limit: int, *, always_hashed: bool 
 
 def _job_name(project: str, kind: str, name: str) -> str:
     limit = MAX_TUNING_NAME_LENGTH if kind == JobKind.TUNING else MAX_NAME_LENGTH
-    return _fitted_name(f"{project}-{name}", f"{project}/{kind}/{name}", limit)
+    return fitted_name(f"{project}-{name}", f"{project}/{kind}/{name}", limit)
 
 
 def sagemaker_job_name(job: Job) -> str:
@@ -124,7 +124,7 @@ def model_name(project: str, model: dict) -> str:
         "algorithm": model.get("algorithm", ""),
     }
     identity = json.dumps(served, sort_keys=True)
-    return _fitted_name(f"{project}-{model['name']}", identity, MAX_NAME_LENGTH, always_hashed=True)
+    return fitted_name(f"{project}-{model['name']}", identity, MAX_NAME_LENGTH, always_hashed=True)
 
 
 # --- Shared pieces ---------------------------------------------------------------------------------
